@@ -1,0 +1,47 @@
+"""Fixtures shared by the test suite.
+
+Tests that read the real datasets look for them in ../shared/data beside the repository (or in
+$COCODIFF_SHARED_DATA) and skip, saying so, where that folder is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_data() -> Path:
+    return Path(os.environ.get("COCODIFF_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    folder = _shared_data()
+    if not folder.is_dir():
+        pytest.skip(f"real data not found at {folder} (set COCODIFF_SHARED_DATA to its path)")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def ntu_dir(shared_data: Path) -> Path:
+    return _require(shared_data / "ntu")
+
+
+@pytest.fixture(scope="session")
+def ucla_dir(shared_data: Path) -> Path:
+    return _require(shared_data / "nw_ucla" / "all_sqe")
+
+
+@pytest.fixture(scope="session")
+def kinetics_dir(shared_data: Path) -> Path:
+    return _require(shared_data / "kinetics")
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"real data not found at {path}")
+    return path
