@@ -47,7 +47,8 @@ def _kinetics(args: argparse.Namespace, report: ConversionReport) -> Annotations
             parts[split] = (folder, labels)
     if not parts:
         raise CocodiffError("give at least one of --train-dir/--train-labels and --val-dir/--val-labels")
-    return kinetics_annotations(parts, report, max_persons=args.max_persons, workers=args.workers)
+    return kinetics_annotations(parts, report, max_persons=args.max_persons, workers=args.workers,
+                                class_names=args.class_names)
 
 
 def _embedded(args: argparse.Namespace, report: ConversionReport) -> Annotations:
@@ -82,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
         kinetics.add_argument(f"--{split}-dir", type=Path, help=f"folder of {split} json files")
         kinetics.add_argument(f"--{split}-labels", type=Path, help=f"kinetics_{split}_label.json")
     kinetics.add_argument("--max-persons", type=int, default=2, help="keep this many most confident persons")
+    kinetics.add_argument("--class-names", type=Path, default=None,
+                          help="label map, one class name a line in label order (e.g. label_map_k400.txt); "
+                               "must agree with the names in the label jsons")
     kinetics.set_defaults(handler=_kinetics)
 
     embedded = commands.add_parser("embedded", help="the built-in procedural dataset (no input files)")

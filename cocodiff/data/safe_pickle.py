@@ -32,18 +32,22 @@ _ALLOWED = {
 }
 
 
+class RefusedGlobal(pickle.UnpicklingError):
+    """The pickle names a global outside the allowed set."""
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) in _ALLOWED or module.startswith("numpy.dtypes"):
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refused to load {module}.{name}: only numpy arrays and builtins are allowed")
+        raise RefusedGlobal(f"refused to load {module}.{name}: only numpy arrays and builtins are allowed")
 
 
 def safe_loads(data: bytes, source: str | os.PathLike = "<bytes>"):
     """Unpickle `data` with the restricted unpickler; any failure becomes one `DataError`."""
     try:
         return RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
-    except pickle.UnpicklingError as error:
+    except RefusedGlobal as error:
         raise DataError(source, f"not a safe annotation pickle ({error})") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, ImportError, MemoryError) as error:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, ImportError, MemoryError) as error:
         raise DataError(source, f"not a readable pickle ({type(error).__name__}: {error})") from None
