@@ -90,3 +90,13 @@ def test_ntu_graph_matches_ctrgcn_centre_and_pre_normalisation_joints():
 def test_unknown_layout_is_one_clear_error():
     with pytest.raises(CocodiffError, match="unknown layout 'ntu26'.*ntu25"):
         get_layout("ntu26")
+
+
+def test_a_custom_layout_pickles_by_value():
+    import dataclasses
+    import pickle
+
+    ntu = get_layout("ntu25")
+    custom = dataclasses.replace(ntu, name="my_kinect")
+    copy = pickle.loads(pickle.dumps(custom))
+    assert copy == custom and copy.parts == custom.parts and copy.index("head") == 3

@@ -44,6 +44,13 @@ class Layout:
         object.__setattr__(self, "parts", MappingProxyType(dict(self.parts)))
         object.__setattr__(self, "_index", MappingProxyType({n: i for i, n in enumerate(self.joints)}))
 
+    def __reduce__(self):
+        # Built-in layouts travel by name (to DataLoader workers, say); the proxies don't pickle.
+        if LAYOUTS.get(self.name) is self:
+            return (get_layout, (self.name,))
+        return (_layout_from_fields, (self.name, self.joints, self.parents, dict(self.parts), self.origin,
+                                      self.spine, self.shoulders, self.description))
+
     @property
     def num_joints(self) -> int:
         return len(self.joints)
@@ -85,6 +92,11 @@ class Layout:
             return self._index[joint_name]
         except KeyError:
             raise CocodiffError(f"layout {self.name!r} has no joint {joint_name!r}") from None
+
+
+def _layout_from_fields(name, joints, parents, parts, origin, spine, shoulders, description) -> Layout:
+    return Layout(name=name, joints=joints, parents=parents, parts=parts, origin=origin, spine=spine,
+                  shoulders=shoulders, description=description)
 
 
 def _layout(name, description, joints, parents, parts, origin, spine, shoulders) -> Layout:
