@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -83,11 +84,13 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         content = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe content"
-        raise CocodiffError(f"{path}: not a loadable checkpoint ({first})") from None
+        # torch's message is a paragraph that suggests weights_only=False; keep only the reason.
+        found = re.search(r"WeightsUnpickler error:\s*(.+)", str(error))
+        reason = found.group(1).split(". ")[0].strip() if found else _first_sentence(error)
+        raise CocodiffError(f"{path}: not a cocodiff checkpoint or corrupt ({reason}); "
+                            "checkpoints are read with weights_only=True, so never as code") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise CocodiffError(f"{path}: not a cocodiff checkpoint or corrupt ({first})") from None
+        raise CocodiffError(f"{path}: not a cocodiff checkpoint or corrupt ({_first_sentence(error)})") from None
     if not isinstance(content, dict) or any(key not in content for key in REQUIRED_KEYS):
         raise CocodiffError(f"{path}: not a cocodiff checkpoint (expected keys {', '.join(REQUIRED_KEYS)})")
     if content["format"] != CHECKPOINT_FORMAT:
@@ -96,6 +99,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if missing:
         raise CocodiffError(f"{path}: checkpoint meta lacks {', '.join(missing)}")
     return content
+
+
+def _first_sentence(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text.split(". ")[0] if text else type(error).__name__
 
 
 def build_model(checkpoint: dict[str, Any]):

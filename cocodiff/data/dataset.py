@@ -1,0 +1,121 @@
+"""Datasets for training: the splits of a data source as a torch Dataset over a pipeline.
+
+`load_data(data_config)` reads the source the config names (the embedded dataset, or an
+annotation file), checks its layout against the config, validates every sample of the two
+splits and returns them with the class names. `SkeletonDataset` turns one split into model
+input through a pipeline (`cocodiff.data.pipelines`).
+
+Randomness: an item is asked for by the key `(epoch, index)`, and the training pipeline gets a
+generator seeded with (seed, epoch, index) only. A sample's augmentation is therefore the same
+whichever loader worker or training process prepares it, which is what lets a resumed run and
+a multi-process run reproduce a single uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from cocodiff.data.annotations import file_layout, load_annotations, split_samples
+from cocodiff.data.layouts import Layout, get_layout
+from cocodiff.data.sample import Sample
+from cocodiff.errors import CocodiffError, DataError
+
+if TYPE_CHECKING:
+    from cocodiff.config import DataConfig
+
+_AUGMENT_STREAM = 7919  # keeps the augmentation stream apart from other uses of the same seed
+
+
+@dataclass
+class DataSplits:
+    train: list[Sample]
+    val: list[Sample]
+    layout: Layout
+    classes: list[str]
+    dataset: str  # "embedded" or the file's meta "dataset" (else its file name)
+    in_channels: int
+
+
+def load_data(data: DataConfig) -> DataSplits:
+    """The config's train and val splits, validated; every problem is one `CocodiffError`."""
+    if data.dataset == "embedded":
+        from cocodiff.data.embedded import EmbeddedConfig, embedded_annotations
+
+        content = embedded_annotations(EmbeddedConfig(seed=data.embedded_seed))
+        source: str | os.PathLike = "embedded dataset"
+    else:
+        source = data.dataset
+        content = load_annotations(source)
+    layout = _layout(content, source, data.layout)
+    train = split_samples(content, data.train_split, source, layout)
+    val = split_samples(content, data.val_split, source, layout)
+    if not train:
+        raise DataError(source, f"split {data.train_split!r} is empty")
+    if not val:
+        raise DataError(source, f"split {data.val_split!r} is empty")
+    channels = {sample["keypoint"].shape[-1] for sample in train + val}
+    if len(channels) > 1:
+        raise DataError(source, f"samples mix 2D and 3D coordinates ({sorted(channels)} channels)")
+    classes = _classes(content, train + val, source)
+    name = content["meta"].get("dataset") or os.path.basename(str(source))
+    return DataSplits(train, val, layout, classes, str(name), channels.pop())
+
+
+def _layout(content: dict[str, Any], source, wanted: str | None) -> Layout:
+    own = content["meta"].get("layout")
+    if wanted is not None and own is not None and wanted != own:
+        raise DataError(source, f"the file holds layout {own!r} but the config asks for data.layout={wanted!r}")
+    if wanted is not None:
+        get_layout(wanted)  # a one-line error for an unknown name
+    return file_layout(content, source, wanted)
+
+
+def _classes(content: dict[str, Any], samples: list[Sample], source) -> list[str]:
+    if any("label" not in sample for sample in samples):
+        missing = next(sample for sample in samples if "label" not in sample)
+        raise DataError(source, f"sample {missing.get('frame_dir')!r} has no 'label'")
+    highest = max(sample["label"] for sample in samples)
+    classes = content["meta"].get("classes")
+    if classes is None:
+        return [f"class {i}" for i in range(highest + 1)]
+    if highest >= len(classes):
+        raise DataError(source, f"label {highest} is out of range: the file names {len(classes)} classes")
+    return [str(name) for name in classes]
+
+
+class SkeletonDataset(Dataset):
+    """One split as model input. `dataset[(epoch, index)]` -> (float32 tensor (M, T, V, C), label).
+
+    `pipeline` is called as `pipeline(sample, rng)` when `augment` is true (training) and as
+    `pipeline(sample)` otherwise; a plain integer key means epoch 0.
+    """
+
+    def __init__(self, samples: list[Sample], pipeline: Callable, *, seed: int = 0, augment: bool = False):
+        self.samples = samples
+        self.pipeline = pipeline
+        self.seed = seed
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def sample_rng(self, epoch: int, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, _AUGMENT_STREAM, epoch, index])
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        sample = self.samples[index]
+        try:
+            if self.augment:
+                array = self.pipeline(sample, self.sample_rng(epoch, index))
+            else:
+                array = self.pipeline(sample)
+        except CocodiffError as error:
+            raise CocodiffError(f"sample {sample.get('frame_dir', index)!r}: {error}") from None
+        return torch.from_numpy(array), int(sample["label"])

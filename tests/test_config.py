@@ -1,0 +1,109 @@
+"""The training config: defaults, YAML files, key=value overrides, and one-line refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cocodiff.config import TrainConfig, config_to_dict, load_config, save_config
+from cocodiff.errors import CocodiffError
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+
+
+def test_embedded_yaml_spells_out_the_defaults():
+    assert load_config(REPO / "configs" / "embedded.yaml") == load_config() == TrainConfig()
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_every_shipped_config_loads(path):
+    config = load_config(path)
+    assert config.name == path.stem
+    assert config.model.base_channels % 4 == 0
+
+
+def test_overrides_are_typed_and_nested():
+    config = load_config(overrides=["optim.lr=0.05", "optim.milestones=[3, 5]", "data.crop_ratio=[0.6, 1]",
+                                    "model.base_channels=8", "data.layout=ntu25", "name=quick", "data.rotate=0"])
+    assert config.optim.lr == 0.05 and config.optim.milestones == (3, 5)
+    assert config.data.crop_ratio == (0.6, 1.0) and isinstance(config.data.crop_ratio[1], float)
+    assert config.model.base_channels == 8 and config.data.layout == "ntu25" and config.name == "quick"
+    assert config.data.rotate == 0.0
+
+
+def test_overrides_apply_after_the_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("optim:\n  lr: 0.2\n  epochs: 3\nname: mine\n")
+    config = load_config(path, ["optim.epochs=5"])
+    assert (config.optim.lr, config.optim.epochs, config.name) == (0.2, 5, "mine")
+    assert config.data == TrainConfig().data  # untouched sections keep the defaults
+
+
+def test_base_config_plus_overrides():
+    saved = config_to_dict(load_config(overrides=["optim.epochs=3"]))
+    config = load_config(overrides=["optim.lr=0.01"], base=saved)
+    assert config.optim.epochs == 3 and config.optim.lr == 0.01
+
+
+def test_save_and_reload_round_trip(tmp_path):
+    config = load_config(overrides=["optim.milestones=[2]", "data.layout=kinect20", "precision=bf16"])
+    save_config(config, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml") == config
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("optim.lrr=1", "unknown key(s) optim.lrr; valid keys: optim.epochs, optim.batch_size, optim.lr"),
+    ("nme=x", "unknown key(s) nme; valid keys: name, seed"),
+    ("data.windw=3", "valid keys: data.dataset"),
+])
+def test_unknown_keys_are_refused_with_the_valid_ones(override, expected):
+    with pytest.raises(CocodiffError, match="unknown key") as error:
+        load_config(overrides=[override])
+    assert expected in str(error.value)
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("optim.lr=fast", "optim.lr must be float"),
+    ("optim.epochs=2.5", "optim.epochs must be int"),
+    ("data.modality=depth", "data.modality='depth' is not one of"),
+    ("optim.milestones=4", "optim.milestones must be a list"),
+    ("data.crop_ratio=[0.5]", "data.crop_ratio must have 2 items"),
+    ("model.base_channels=6", "model.base_channels=6 must be a positive multiple of 4"),
+    ("optim.batch_size=0", "optim.batch_size=0 must be at least 1"),
+    ("optim.milestones=[5, 3]", "must be increasing"),
+    ("data.crop_ratio=[0.9, 0.5]", "data.crop_ratio"),
+    ("name=a/b", "name='a/b' must be a folder name"),
+    ("data=3", "data must be a mapping"),
+    ("optim.lr", "is not of the form key=value"),
+    ("optim.lr.x=1", "optim.lr must be float"),
+])
+def test_bad_values_are_one_line_errors(override, expected):
+    with pytest.raises(CocodiffError) as error:
+        load_config(overrides=[override])
+    assert expected in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("optim: [1,\n", "not valid YAML"),
+    ("- 1\n- 2\n", "must be a mapping"),
+    ("optim:\n  lrr: 1\n", "unknown key(s) optim.lrr"),
+])
+def test_bad_files_are_one_line_errors(tmp_path, text, expected):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(CocodiffError) as error:
+        load_config(path)
+    assert expected in str(error.value) and str(path) in str(error.value)
+
+
+def test_missing_file():
+    with pytest.raises(CocodiffError, match="no such config file"):
+        load_config("does/not/exist.yaml")
+
+
+def test_empty_file_means_defaults(tmp_path):
+    (tmp_path / "empty.yaml").write_text("")
+    assert load_config(tmp_path / "empty.yaml") == TrainConfig()

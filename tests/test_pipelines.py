@@ -1,0 +1,140 @@
+"""Pipelines (clip -> model input) and the training dataset: shapes, determinism, meta-only eval."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from cocodiff.checkpoint import deployment_meta
+from cocodiff.config import load_config
+from cocodiff.data.dataset import SkeletonDataset, load_data
+from cocodiff.data.embedded import generate_clip
+from cocodiff.data.layouts import get_layout
+from cocodiff.data.pipelines import eval_pipeline, preprocess_meta, train_pipeline
+from cocodiff.errors import CocodiffError
+from cocodiff.training.loop import batch_order
+
+
+def clip(seed: int = 0):
+    return generate_clip("squat", np.random.default_rng(seed), name=f"clip{seed}")
+
+
+def data_config(*overrides):
+    return load_config(overrides=["data.window=16", *overrides]).data
+
+
+def meta_for(data, layout="ntu25"):
+    return deployment_meta(classes=["a", "b"], in_channels=3, backbone="ctrgcn", backbone_options={},
+                           dataset="test", **preprocess_meta(data, layout))
+
+
+@pytest.mark.parametrize("modality", ["joint", "bone", "joint_motion", "bone_motion"])
+@pytest.mark.parametrize("persons", [1, 2, 3])
+def test_shapes_and_dtype(modality, persons):
+    data = data_config(f"data.modality={modality}", f"data.num_persons={persons}")
+    sample = clip()
+    outputs = train_pipeline(data, "ntu25")(sample, np.random.default_rng(0)), eval_pipeline(meta_for(data))(sample)
+    for output in outputs:
+        assert output.shape == (persons, 16, 25, 3) and output.dtype == np.float32
+        assert output.flags.c_contiguous and np.isfinite(output).all()
+        if persons == 3:
+            assert not output[2].any()  # padded slot stays empty
+
+
+def test_2d_clips_and_other_layouts():
+    layout = get_layout("coco17")
+    rng = np.random.default_rng(0)
+    keypoint = rng.uniform(100, 400, size=(1, 30, 17, 2)).astype(np.float32)
+    data = data_config("data.num_persons=2")
+    out = train_pipeline(data, layout)({"keypoint": keypoint}, rng)
+    assert out.shape == (2, 16, 17, 2)
+    assert eval_pipeline(meta_for(data, "coco17"))({"keypoint": keypoint}).shape == (2, 16, 17, 2)
+
+
+def test_train_pipeline_is_deterministic_given_the_generator():
+    pipeline, sample = train_pipeline(data_config(), "ntu25"), clip()
+    a = pipeline(sample, np.random.default_rng(5))
+    assert np.array_equal(a, pipeline(sample, np.random.default_rng(5)))
+    assert not np.array_equal(a, pipeline(sample, np.random.default_rng(6)))
+    assert np.array_equal(sample["keypoint"], clip()["keypoint"])  # the input is never modified
+
+
+def test_no_augmentation_knobs():
+    data = data_config("data.rotate=0", "data.crop_ratio=[1, 1]", "data.pre_normalize=false")
+    sample = clip()
+    a = train_pipeline(data, "ntu25")(sample, np.random.default_rng(1))
+    b = train_pipeline(data, "ntu25")(sample, np.random.default_rng(2))
+    assert np.array_equal(a, b)  # nothing random is left
+    assert np.allclose(a[0, 0], sample["keypoint"][0, 0])  # raw coordinates, first frame kept
+
+
+def test_eval_pipeline_from_meta_alone():
+    data = data_config("data.eval_crop_ratio=0.8", "data.modality=bone")
+    meta = meta_for(data)
+    sample = clip()
+    a, b = eval_pipeline(meta)(sample), eval_pipeline(dict(meta))(sample)
+    assert np.array_equal(a, b)
+    # The meta survives a checkpoint-style round trip as plain builtins.
+    assert np.array_equal(eval_pipeline(pickle.loads(pickle.dumps(meta)))(sample), a)
+    other = eval_pipeline({**meta, "eval_crop_ratio": 1.0})(sample)
+    assert not np.array_equal(a, other)
+    with pytest.raises(CocodiffError, match="lacks window"):
+        eval_pipeline({k: v for k, v in meta.items() if k != "window"})
+
+
+def test_train_pipeline_pickles_for_loader_workers():
+    pipeline = train_pipeline(data_config(), "ntu25")
+    again = pickle.loads(pickle.dumps(pipeline))
+    sample = clip()
+    assert np.array_equal(pipeline(sample, np.random.default_rng(3)), again(sample, np.random.default_rng(3)))
+    assert "window=16" in repr(pipeline)
+
+
+def test_dataset_items_depend_on_seed_epoch_and_index_only():
+    samples = [clip(seed=i) for i in range(4)]
+    dataset = SkeletonDataset(samples, train_pipeline(data_config(), "ntu25"), seed=3, augment=True)
+    forward = [dataset[(1, i)][0] for i in range(4)]
+    backward = [dataset[(1, i)][0] for i in reversed(range(4))][::-1]
+    assert all(torch.equal(a, b) for a, b in zip(forward, backward))
+    assert not torch.equal(dataset[(1, 0)][0], dataset[(2, 0)][0])  # a new epoch, new augmentation
+    other_seed = SkeletonDataset(samples, dataset.pipeline, seed=4, augment=True)
+    assert not torch.equal(dataset[(1, 0)][0], other_seed[(1, 0)][0])
+    assert dataset[(1, 2)][1] == samples[2]["label"]
+    # Loader workers prepare the same items as the main process.
+    keys = [[(1, 0), (1, 1)], [(1, 2), (1, 3)]]
+    plain = [x for x, _ in DataLoader(dataset, batch_sampler=keys)]
+    workers = [x for x, _ in DataLoader(dataset, batch_sampler=keys, num_workers=1)]
+    assert all(torch.equal(a, b) for a, b in zip(plain, workers))
+
+
+def test_batch_order():
+    a = batch_order(0, 3, 10, 4)
+    assert a == batch_order(0, 3, 10, 4) and a != batch_order(0, 4, 10, 4)
+    assert [len(b) for b in a] == [4, 4]  # the incomplete batch is dropped
+    assert len(set(sum(a, []))) == 8
+
+
+def test_load_data_checks_layout(tmp_path):
+    from cocodiff.data.annotations import save_annotations
+    from cocodiff.data.embedded import EmbeddedConfig, embedded_annotations
+
+    content = embedded_annotations(EmbeddedConfig(train_per_class=1, test_per_class=1))
+    path = tmp_path / "d.pkl"
+    save_annotations(content, path)
+    splits = load_data(load_config(overrides=[f"data.dataset={path}"]).data)
+    assert (len(splits.train), len(splits.val), splits.layout.name, splits.in_channels) == (12, 12, "ntu25", 3)
+    assert splits.classes == content["meta"]["classes"]
+    with pytest.raises(CocodiffError, match="holds layout 'ntu25' but the config asks for data.layout='kinect20'"):
+        load_data(load_config(overrides=[f"data.dataset={path}", "data.layout=kinect20"]).data)
+    content["meta"] = {}  # a PYSKL-style file: the config names the layout
+    save_annotations(content, path)
+    with pytest.raises(CocodiffError, match="25 joints per frame, but layout 'kinect20' has 20"):
+        load_data(load_config(overrides=[f"data.dataset={path}", "data.layout=kinect20"]).data)
+    assert load_data(load_config(overrides=[f"data.dataset={path}", "data.layout=ntu25"]).data).classes[0] == "class 0"
+    with pytest.raises(CocodiffError, match="no split 'xsub_train'"):
+        load_data(load_config(overrides=[f"data.dataset={path}", "data.layout=ntu25",
+                                         "data.train_split=xsub_train"]).data)
