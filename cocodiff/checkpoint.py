@@ -40,7 +40,7 @@ REQUIRED_META = ("classes", "layout", "in_channels", "num_persons", "window", "m
 
 def deployment_meta(*, classes: list[str], layout: str, in_channels: int, num_persons: int, window: int,
                     modality: str, pre_normalize: bool, eval_crop_ratio: float, backbone: str,
-                    backbone_options: dict[str, Any], dataset: str) -> dict[str, Any]:
+                    backbone_options: dict[str, Any], dataset: str, use_score: bool = False) -> dict[str, Any]:
     """What a deployed model needs besides its weights, as plain builtins."""
     return {
         "classes": list(classes),
@@ -51,6 +51,7 @@ def deployment_meta(*, classes: list[str], layout: str, in_channels: int, num_pe
         "modality": modality,
         "pre_normalize": bool(pre_normalize),
         "eval_crop_ratio": float(eval_crop_ratio),
+        "use_score": bool(use_score),
         "backbone": backbone,
         "backbone_options": dict(backbone_options),
         "dataset": dataset,

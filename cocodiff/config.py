@@ -38,6 +38,7 @@ class DataConfig:
     modality: Literal["joint", "bone", "joint_motion", "bone_motion"] = "joint"
     window: int = 32  # frames fed to the model (published NTU recipe: 64)
     num_persons: int = 1  # person slots fed to the model (NTU: 2; the embedded clips show one)
+    use_score: bool = False  # 2D pose: append keypoint_score as a channel (x, y, score), as ST-GCN
     pre_normalize: bool = True  # centre, spine vertical, shoulders horizontal
     crop_ratio: tuple[float, float] = (0.5, 1.0)  # training: random crop of the valid frames
     eval_crop_ratio: float = 0.95  # evaluation: centred crop, resized to `window`

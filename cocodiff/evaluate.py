@@ -129,9 +129,10 @@ def check_compatible(data: EvalSplit, split: str, meta: dict[str, Any]) -> None:
     if unlabelled is not None:
         raise DataError(data.source, f"sample {unlabelled.get('frame_dir')!r} has no 'label': cannot score it")
     channels = sorted({s["keypoint"].shape[-1] for s in data.samples})
-    if channels != [meta["in_channels"]]:
+    coordinates = meta["in_channels"] - (1 if meta.get("use_score") else 0)  # the score is a channel of its own
+    if channels != [coordinates]:
         raise DataError(data.source, f"clips have {'/'.join(map(str, channels))} coordinates per joint, the checkpoint "
-                                     f"expects {meta['in_channels']}")
+                                     f"expects {coordinates}")
     classes = meta["classes"]
     if data.classes is not None and len(data.classes) != len(classes):
         raise DataError(data.source, f"names {len(data.classes)} classes, the checkpoint has {len(classes)}")

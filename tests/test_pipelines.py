@@ -138,3 +138,31 @@ def test_load_data_checks_layout(tmp_path):
     with pytest.raises(CocodiffError, match="no split 'xsub_train'"):
         load_data(load_config(overrides=[f"data.dataset={path}", "data.layout=ntu25",
                                          "data.train_split=xsub_train"]).data)
+
+
+def test_use_score_appends_confidence_as_a_channel(kinetics_dir, tmp_path):
+    """2D pose with confidence (Kinetics): (x, y) + score = 3 input channels, in train and eval."""
+    from cocodiff.data.convert import ConversionReport
+    from cocodiff.data.readers.kinetics import kinetics_annotations
+
+    folder = kinetics_dir / "skeleton"
+    content = kinetics_annotations({"val": (folder, folder / "kinetics_val_label.json")}, ConversionReport())
+    path = tmp_path / "k.pkl"
+    pickle.dump(content, path.open("wb"))
+    data = load_config(overrides=[f"data.dataset={path}", "data.train_split=val", "data.val_split=val",
+                                  "data.use_score=true", "data.window=20", "data.pre_normalize=false",
+                                  "data.num_persons=2"]).data
+    splits = load_data(data)
+    assert splits.in_channels == 3 and splits.layout.name == "openpose18"
+    sample = splits.val[0]
+    meta = deployment_meta(classes=splits.classes, in_channels=3, backbone="ctrgcn", backbone_options={},
+                           dataset="kinetics", **preprocess_meta(data, splits.layout))
+    for output in (train_pipeline(data, splits.layout)(sample, np.random.default_rng(0)), eval_pipeline(meta)(sample)):
+        assert output.shape == (2, 20, 18, 3)
+        present = np.abs(output[..., :2]).sum(-1) > 0
+        assert (output[..., 2][~present] == 0).all() and (output[..., 2][present] > 0).mean() > 0.9
+    no_score = dict(content)
+    no_score["annotations"] = [{k: v for k, v in s.items() if k != "keypoint_score"} for s in content["annotations"]]
+    pickle.dump(no_score, path.open("wb"))
+    with pytest.raises(CocodiffError, match="use_score=true, but sample .* has no keypoint_score"):
+        load_data(data)

@@ -64,7 +64,13 @@ def load_data(data: DataConfig) -> DataSplits:
         raise DataError(source, f"samples mix 2D and 3D coordinates ({sorted(channels)} channels)")
     classes = _classes(content, train + val, source)
     name = content["meta"].get("dataset") or os.path.basename(str(source))
-    return DataSplits(train, val, layout, classes, str(name), channels.pop())
+    in_channels = channels.pop()
+    if data.use_score:
+        unscored = next((s["frame_dir"] for s in train + val if s.get("keypoint_score") is None), None)
+        if unscored is not None:
+            raise DataError(source, f"data.use_score=true, but sample {unscored!r} has no keypoint_score")
+        in_channels += 1
+    return DataSplits(train, val, layout, classes, str(name), in_channels)
 
 
 def _layout(content: dict[str, Any], source, wanted: str | None) -> Layout:

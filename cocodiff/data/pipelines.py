@@ -20,6 +20,7 @@ import numpy as np
 from cocodiff.data.layouts import Layout, get_layout
 from cocodiff.data.sample import Sample
 from cocodiff.data.transforms import (
+    append_score,
     center_crop_resize,
     compose,
     pad_persons,
@@ -48,7 +49,7 @@ class TrainPipeline:
     """`pipeline(sample, rng) -> float32 (M, T, V, C)`; picklable, for loader workers."""
 
     def __init__(self, layout: Layout, *, window: int, num_persons: int, modality: str, pre_normalize: bool,
-                 crop_ratio: tuple[float, float], rotate: float):
+                 crop_ratio: tuple[float, float], rotate: float, use_score: bool = False):
         self.layout = layout
         self.window = window
         self.num_persons = num_persons
@@ -56,6 +57,7 @@ class TrainPipeline:
         self.pre_normalize = pre_normalize
         self.crop_ratio = tuple(crop_ratio)
         self.rotate = rotate
+        self.use_score = use_score
 
     def steps(self, rng: np.random.Generator) -> Compose:
         low, high = self.crop_ratio
@@ -64,6 +66,7 @@ class TrainPipeline:
             partial(random_crop_resize, rng=rng, window=self.window, min_ratio=low, max_ratio=high),
             partial(random_rotate, rng=rng, max_angle=self.rotate) if self.rotate > 0 else _identity,
             partial(to_modality, layout=self.layout, name=self.modality),
+            append_score if self.use_score else _identity,
             partial(pad_persons, num_persons=self.num_persons),
             model_input,
         )
@@ -74,14 +77,15 @@ class TrainPipeline:
     def __repr__(self) -> str:
         return (f"TrainPipeline(layout={self.layout.name}, window={self.window}, num_persons={self.num_persons}, "
                 f"modality={self.modality}, pre_normalize={self.pre_normalize}, crop_ratio={self.crop_ratio}, "
-                f"rotate={self.rotate})")
+                f"rotate={self.rotate}, use_score={self.use_score})")
 
 
 def train_pipeline(data: DataConfig, layout: Layout | str) -> TrainPipeline:
     """The training pipeline of a data config: random crop-resize and rotation."""
     layout = get_layout(layout) if isinstance(layout, str) else layout
     return TrainPipeline(layout, window=data.window, num_persons=data.num_persons, modality=data.modality,
-                         pre_normalize=data.pre_normalize, crop_ratio=data.crop_ratio, rotate=data.rotate)
+                         pre_normalize=data.pre_normalize, crop_ratio=data.crop_ratio, rotate=data.rotate,
+                         use_score=data.use_score)
 
 
 def eval_pipeline(meta: Mapping[str, Any]) -> Compose:
@@ -96,6 +100,7 @@ def eval_pipeline(meta: Mapping[str, Any]) -> Compose:
         partial(pre_normalize, layout=layout) if meta["pre_normalize"] else _identity,
         partial(center_crop_resize, window=int(meta["window"]), ratio=float(meta["eval_crop_ratio"])),
         partial(to_modality, layout=layout, name=meta["modality"]),
+        append_score if meta.get("use_score", False) else _identity,
         partial(pad_persons, num_persons=int(meta["num_persons"])),
         model_input,
     )
@@ -110,4 +115,5 @@ def preprocess_meta(data: DataConfig, layout: Layout | str) -> dict[str, Any]:
         "modality": data.modality,
         "pre_normalize": data.pre_normalize,
         "eval_crop_ratio": data.eval_crop_ratio,
+        "use_score": data.use_score,
     }

@@ -13,13 +13,13 @@ T >= 1 and persons M >= 1, and keep absent joints and persons (all-zero coordina
 - augment: `random_rotate`, `mirror`, `random_mirror`
 - temporal: `random_crop_resize`, `center_crop_resize`, `uniform_sample`,
   `uniform_sample_indices`, `resample`, `take_frames`, `crop_positions`
-- modality: `to_bone`, `to_motion`, `to_modality`, `MODALITIES`
+- modality: `to_bone`, `to_motion`, `to_modality`, `append_score`, `MODALITIES`
 - pipeline: `compose`, `Compose`
 """
 
 from cocodiff.data.transforms.augment import mirror, random_mirror, random_rotate
 from cocodiff.data.transforms.geometry import rotate, rotation_2d, rotation_about, rotation_between, rotation_xyz
-from cocodiff.data.transforms.modality import MODALITIES, to_bone, to_modality, to_motion
+from cocodiff.data.transforms.modality import MODALITIES, append_score, to_bone, to_modality, to_motion
 from cocodiff.data.transforms.normalize import pre_normalize
 from cocodiff.data.transforms.pipeline import Compose, compose
 from cocodiff.data.transforms.presence import (
@@ -43,6 +43,7 @@ from cocodiff.data.transforms.temporal import (
 __all__ = [
     "MODALITIES",
     "Compose",
+    "append_score",
     "center_crop_resize",
     "compose",
     "crop_positions",

@@ -45,6 +45,21 @@ def to_motion(sample: Sample) -> Sample:
     return result
 
 
+def append_score(sample: Sample) -> Sample:
+    """`keypoint_score` as one more channel: (M, T, V, C) -> (M, T, V, C + 1), as ST-GCN feeds
+    2D pose (x, y, confidence). Absent joints have score 0, so they stay all-zero."""
+    keypoint = keypoint_of(sample)
+    score = sample.get("keypoint_score")
+    if score is None:
+        raise CocodiffError("data.use_score needs 'keypoint_score' in every sample (2D pose data); this one has none")
+    score = np.asarray(score, dtype=np.float32)
+    if score.shape != keypoint.shape[:3]:
+        raise CocodiffError(f"'keypoint_score' shape {score.shape} does not match keypoint {keypoint.shape[:3]}")
+    result = dict(sample)
+    result["keypoint"] = np.concatenate([keypoint, score[..., None]], axis=-1).astype(np.float32)
+    return result
+
+
 def to_modality(sample: Sample, layout: Layout, name: str) -> Sample:
     """The stream called `name`, one of `MODALITIES`."""
     if name == "joint":
