@@ -14,6 +14,12 @@ The published architecture, written for any joint layout and for export:
 
 Graph aggregation is a `matmul`; pooling over T and V is a plain `mean`. Module names follow
 the published code, so its state dicts load through `load_published_state_dict`.
+
+For CPU speed the forward regroups the published arithmetic (same parameters, same outputs to
+rounding; docs/benchmarks.md has the figures): the 1x1 convs that read the same input run as
+one batched matmul, q and k are projected after the temporal mean, each unit's topologies come
+from one matmul, the three subsets are aggregated by one matmul, and the (3 x 1) max pool
+avoids PyTorch's slow NCHW kernel.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cocodiff.models.base import Recognizer, as_adjacency, check_input
@@ -51,8 +58,26 @@ def _init_bn(bn: nn.BatchNorm2d | nn.BatchNorm1d, scale: float = 1.0) -> None:
     nn.init.zeros_(bn.bias)
 
 
+def _conv1x1(x: Tensor, convs: list[nn.Conv2d]) -> Tensor:
+    """Several 1x1 convs of the same input as one batched matrix product; their outputs are
+    concatenated on dim 1. Strides are ignored (the caller slices).
+
+    One product instead of several convs, and a matmul rather than oneDNN's NCHW convolution:
+    for these shapes both are much faster on CPU, and the arithmetic is the same.
+    """
+    weight = torch.cat([c.weight for c in convs]) if len(convs) > 1 else convs[0].weight
+    bias = torch.cat([c.bias for c in convs]) if len(convs) > 1 else convs[0].bias
+    N, C, H, W = x.shape
+    weight = weight.flatten(1).expand(N, -1, -1)  # (N, C_out, C): a view, no copy
+    return torch.baddbmm(bias.view(1, -1, 1), weight, x.reshape(N, C, H * W)).view(N, -1, H, W)
+
+
 class CTRGC(nn.Module):
-    """One subset's graph conv with its per-channel topology refinement."""
+    """One subset's graph conv with its per-channel topology refinement.
+
+    `forward` is the published per-subset computation; `GraphConv` runs all subsets at once
+    with the same parameters and the same result (to rounding).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, rel_channels: int):
         super().__init__()
@@ -91,10 +116,29 @@ class GraphConv(nn.Module):
         _init_bn(self.bn, 1e-6)  # the graph branch starts almost silent: the unit starts near identity
 
     def forward(self, x: Tensor) -> Tensor:
-        y = self.convs[0](x, self.PA[0], self.alpha)
-        for k in range(1, len(self.convs)):
-            y = y + self.convs[k](x, self.PA[k], self.alpha)
-        return torch.relu(self.bn(y) + self.down(x))
+        # All subsets at once, with the arithmetic of summing `CTRGC.forward` over them.
+        N, _, T, V = x.shape
+        K, C, R = len(self.convs), self.bn.num_features, self.convs[0].conv1.out_channels
+        # q and k of every subset from the time-pooled input (a 1x1 conv commutes with the mean).
+        qk = _conv1x1(x.mean(2, keepdim=True), [c.conv1 for c in self.convs] + [c.conv2 for c in self.convs])
+        q, k = qk.view(N, 2, K, R, V).unbind(1)
+        # Transposed, [v, u], so that the topology comes out in the layout the final matmul reads.
+        relation_t = torch.tanh(q.unsqueeze(-2) - k.unsqueeze(-1))  # (N, K, R, V, U): q_u - k_v
+        # A channel's topology alpha * conv4(relation) + PA_k is a weighted sum of R + 2 maps: the
+        # R relations (weights alpha * conv4.weight), PA_k (weight 1) and ones (alpha * conv4.bias).
+        maps_t = torch.cat([relation_t, self.PA.transpose(1, 2).unsqueeze(1).expand(N, K, 1, V, V),
+                            relation_t.new_ones(()).expand(N, K, 1, V, V)], dim=2)  # (N, K, R + 2, V, U)
+        weight = torch.stack([c.conv4.weight.flatten(1) for c in self.convs]) * self.alpha  # (K, C, R)
+        bias = torch.stack([c.conv4.bias for c in self.convs]).unsqueeze(-1) * self.alpha  # (K, C, 1)
+        coefficients = torch.cat([weight, torch.ones_like(bias), bias], dim=-1)  # (K, C, R + 2)
+        topology_t = torch.matmul(coefficients, maps_t.flatten(3)).view(N, K, C, V, V)  # [n, k, c, v, u]
+        value = _conv1x1(x, [c.conv3 for c in self.convs]).view(N, K, C, T, V)
+        # y[n, c, t, u] = sum over k, v of value[n, k, c, t, v] * topology[n, k, c, u, v]: one
+        # matmul per channel, the subsets stacked along the summed dimension (k, v).
+        y = torch.matmul(value.permute(0, 2, 3, 1, 4).reshape(N, C, T, K * V),
+                         topology_t.transpose(1, 2).reshape(N, C, K * V, V))
+        residual = x if isinstance(self.down, nn.Identity) else self.down[1](_conv1x1(x, [self.down[0]]))
+        return self.bn(y).add_(residual).relu_()  # in place: fewer large allocations
 
 
 class TemporalConv(nn.Module):
@@ -107,7 +151,29 @@ class TemporalConv(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.conv.kernel_size[0] == 1:  # the strided 1x1 projection of a residual
+            return self.bn(_conv1x1(x[:, :, :: self.conv.stride[0]], [self.conv]))
         return self.bn(self.conv(x))
+
+
+class TemporalMaxPool(nn.Module):
+    """`nn.MaxPool2d((3, 1), (stride, 1), (1, 0))`: the max over 3 neighbouring frames.
+
+    PyTorch's CPU max pool is very slow on NCHW tensors for this window. In training it runs on
+    a channels-last copy (fast, and its backward routes gradients by index); in eval it is two
+    elementwise maxima of shifted views (fastest, and two plain Max nodes when exported).
+    """
+
+    def __init__(self, stride: int):
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training:
+            return F.max_pool2d(x.contiguous(memory_format=torch.channels_last), (3, 1), (self.stride, 1), (1, 0))
+        padded = F.pad(x, (0, 0, 1, 1), value=float("-inf"))
+        y = torch.maximum(torch.maximum(padded[:, :, :-2], padded[:, :, 1:-1]), padded[:, :, 2:])
+        return y[:, :, :: self.stride]
 
 
 class MultiScaleTemporalConv(nn.Module):
@@ -118,15 +184,13 @@ class MultiScaleTemporalConv(nn.Module):
         num_branches = len(dilations) + 2
         if channels % num_branches:
             raise ValueError(f"{channels} channels do not split into {num_branches} temporal branches")
-        width = channels // num_branches
+        width = self.width = channels // num_branches
 
         def entry() -> list[nn.Module]:  # 1x1 bottleneck, BN, ReLU in front of every branch
-            return [nn.Conv2d(channels, width, 1), nn.BatchNorm2d(width), nn.ReLU()]
+            return [nn.Conv2d(channels, width, 1), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
 
         branches = [nn.Sequential(*entry(), TemporalConv(width, width, kernel, stride, d)) for d in dilations]
-        branches.append(
-            nn.Sequential(*entry(), nn.MaxPool2d((3, 1), (stride, 1), (1, 0)), nn.BatchNorm2d(width))
-        )
+        branches.append(nn.Sequential(*entry(), TemporalMaxPool(stride), nn.BatchNorm2d(width)))
         branches.append(nn.Sequential(nn.Conv2d(channels, width, 1, (stride, 1)), nn.BatchNorm2d(width)))
         self.branches = nn.ModuleList(branches)
         for m in self.modules():  # the published initialisation of this block
@@ -137,7 +201,13 @@ class MultiScaleTemporalConv(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.cat([branch(x) for branch in self.branches], dim=1)
+        # Every branch opens with a 1x1 conv of x: run them as one product, then split. The last
+        # branch's stride is applied by slicing (a strided 1x1 conv keeps every stride-th frame).
+        entries = _conv1x1(x, [branch[0] for branch in self.branches]).split(self.width, dim=1)
+        outputs = [branch[1:](z) for branch, z in zip(self.branches[:-1], entries[:-1])]
+        last = self.branches[-1]
+        outputs.append(last[1:](entries[-1][:, :, :: last[0].stride[0]]))
+        return torch.cat(outputs, dim=1)
 
 
 class Unit(nn.Module):
@@ -159,10 +229,10 @@ class Unit(nn.Module):
             _init_bn(self.residual.bn)
 
     def forward(self, x: Tensor) -> Tensor:
-        y = self.tcn1(self.gcn1(x))
+        y = self.tcn1(self.gcn1(x))  # a fresh tensor (a concatenation): safe to update in place
         if self.residual is not None:
-            y = y + self.residual(x)
-        return torch.relu(y)
+            y = y.add_(self.residual(x))
+        return y.relu_()
 
 
 class CTRGCN(nn.Module):
