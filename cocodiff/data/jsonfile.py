@@ -43,3 +43,15 @@ def json_type(value: Any) -> str:
 def is_integer(value: Any) -> bool:
     """A JSON integer (json gives booleans as Python bools, which are ints too)."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def require_keys(mapping: dict[str, Any], keys: tuple[str, ...], source: str | os.PathLike, where: str = "") -> None:
+    """A `DataError` listing the keys of `keys` that `mapping` lacks, if any. `where` names the
+    object inside the file (e.g. "data[3]"); at the top level the keys found are listed too."""
+    missing = [key for key in keys if key not in mapping]
+    if not missing:
+        return
+    names = ", ".join(map(repr, missing))
+    if where:
+        raise DataError(source, f"{where} is missing key(s) {names}")
+    raise DataError(source, f"missing key(s) {names}; found {sorted(map(str, mapping))}")

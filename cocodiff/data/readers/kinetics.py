@@ -31,7 +31,7 @@ import numpy as np
 
 from cocodiff.data.annotations import Annotations, read_bytes
 from cocodiff.data.convert import ConversionReport, convert_files, list_files
-from cocodiff.data.jsonfile import is_integer, json_type, load_json_object
+from cocodiff.data.jsonfile import is_integer, json_type, load_json_object, require_keys
 from cocodiff.data.layouts import OPENPOSE18
 from cocodiff.data.sample import Sample, validate_sample
 from cocodiff.errors import CocodiffError, DataError
@@ -130,9 +130,7 @@ def _collect(data: list, path: Path) -> tuple[list[Place], list[list], list[list
     for i, frame in enumerate(data):
         if not isinstance(frame, dict):
             raise DataError(path, f"data[{i}] must be an object, got {json_type(frame)}")
-        missing = [key for key in ("frame_index", "skeleton") if key not in frame]
-        if missing:
-            raise DataError(path, f"data[{i}] is missing key(s) {', '.join(map(repr, missing))}")
+        require_keys(frame, ("frame_index", "skeleton"), path, f"data[{i}]")
         index, people = frame["frame_index"], frame["skeleton"]
         if not is_integer(index) or not 1 <= index <= MAX_FRAME_INDEX:
             raise DataError(path, f"data[{i}]: 'frame_index' must be an integer from 1 to {MAX_FRAME_INDEX}, got {index!r}")
@@ -154,9 +152,7 @@ def _person_lists(person: Any, path: Path, place: Place) -> tuple[list, list]:
     """The 'pose' and 'score' lists of one person, with their lengths checked against the layout."""
     if not isinstance(person, dict):
         raise DataError(path, f"{_where(place)} must be an object, got {json_type(person)}")
-    missing = [key for key in ("pose", "score") if key not in person]
-    if missing:
-        raise DataError(path, f"{_where(place)} is missing key(s) {', '.join(map(repr, missing))}")
+    require_keys(person, ("pose", "score"), path, _where(place))
     pose, score = person["pose"], person["score"]
     for key, value in (("pose", pose), ("score", score)):
         if not isinstance(value, list):
@@ -196,9 +192,7 @@ def load_kinetics_labels(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     for video, entry in content.items():
         if not isinstance(entry, dict):
             raise DataError(path, f"entry {video!r} must be an object, got {json_type(entry)}")
-        missing = [key for key in ("has_skeleton", "label", "label_index") if key not in entry]
-        if missing:
-            raise DataError(path, f"entry {video!r} is missing key(s) {', '.join(map(repr, missing))}")
+        require_keys(entry, ("has_skeleton", "label", "label_index"), path, f"entry {video!r}")
         if not isinstance(entry["has_skeleton"], bool):
             raise DataError(path, f"entry {video!r}: 'has_skeleton' must be true or false, got {entry['has_skeleton']!r}")
         if not isinstance(entry["label"], str):

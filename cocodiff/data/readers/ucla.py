@@ -19,7 +19,7 @@ import numpy as np
 
 from cocodiff.data.annotations import Annotations
 from cocodiff.data.convert import ConversionReport, convert_files, list_files
-from cocodiff.data.jsonfile import is_integer, json_type, load_json_object
+from cocodiff.data.jsonfile import is_integer, json_type, load_json_object, require_keys
 from cocodiff.data.layouts import KINECT20
 from cocodiff.data.sample import Sample, validate_sample
 from cocodiff.errors import DataError
@@ -58,9 +58,7 @@ def read_ucla_json(path: str | os.PathLike) -> Sample:
     """
     path = Path(path)
     content = load_json_object(path)
-    missing = [key for key in _REQUIRED if key not in content]
-    if missing:
-        raise DataError(path, f"missing key(s) {', '.join(map(repr, missing))}; found {sorted(content)}")
+    require_keys(content, _REQUIRED, path)
     name = path.stem
     action, _, _, _ = parse_ucla_name(name, path)
     if content["file_name"] != name:
