@@ -68,6 +68,31 @@ class OptimConfig:
 
 
 @dataclass
+class MethodConfig:
+    """The CoCoDiff auxiliary (training only); `enabled: false` trains the backbone alone."""
+
+    enabled: bool = False
+    text: Literal["none", "coarse", "fine", "both"] = "both"  # which text conditions the denoiser
+    text_file: str = ""  # a corpus (.json, or GAP-style .txt); "" = the text shipped for the dataset
+    encoder: str = "minilm"  # text encoder: minilm, or clip:/local/folder
+    latent: Literal["parts", "joints", "pooled"] = "parts"  # tokens the diffusion works on
+    grad_to_backbone: bool = True  # L_gen and L_sem reach the backbone through x_t
+    schedule: Literal["linear", "cosine"] = "cosine"
+    num_steps: int = 1000
+    t_max: int = 400  # training noise levels t in [0, t_max): how far generated features drift
+    width: int = 128  # denoiser transformer width (METHOD.md's full size: 256)
+    depth: int = 2
+    heads: int = 4
+    p_uncond: float = 0.1  # condition dropout: a sample's text tokens dropped with this probability
+    loss_diff: float = 1.0
+    loss_gen: float = 0.5
+    loss_sem: float = 0.5
+    temperature: float = 0.1  # of the semantic loss's cosine similarities
+    lr: float = 1e-3  # AdamW for the auxiliary, following the backbone's warm-up and steps
+    weight_decay: float = 0.01
+
+
+@dataclass
 class TrainConfig:
     name: str = "embedded"
     seed: int = 0
@@ -83,6 +108,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
 
     @property
     def run_dir(self) -> Path:
@@ -158,6 +184,18 @@ def check_config(config: TrainConfig) -> TrainConfig:
         ("optim.milestones", list(optim.milestones) == sorted(set(optim.milestones))
          and all(m >= 1 for m in optim.milestones),
          "must be increasing epoch numbers >= 1"),
+        ("method.num_steps", config.method.num_steps >= 1, "must be at least 1"),
+        ("method.t_max", 1 <= config.method.t_max <= config.method.num_steps, "must be in 1..method.num_steps"),
+        ("method.heads", config.method.heads >= 1, "must be at least 1"),
+        ("method.width", config.method.width >= 8 and config.method.width % config.method.heads == 0,
+         "must be at least 8 and a multiple of method.heads"),
+        ("method.depth", config.method.depth >= 1, "must be at least 1"),
+        ("method.p_uncond", 0 <= config.method.p_uncond < 1, "must be in [0, 1)"),
+        ("method.loss_diff", config.method.loss_diff >= 0, "must be >= 0"),
+        ("method.loss_gen", config.method.loss_gen >= 0, "must be >= 0"),
+        ("method.loss_sem", config.method.loss_sem >= 0, "must be >= 0"),
+        ("method.temperature", config.method.temperature > 0, "must be > 0"),
+        ("method.lr", config.method.lr > 0, "must be > 0"),
         ("name", bool(config.name) and "/" not in config.name and config.name not in (".", ".."),
          "must be a folder name (no '/')"),
         ("eval_every", config.eval_every >= 1, "must be at least 1"),

@@ -35,12 +35,15 @@ from cocodiff.config import TrainConfig, config_to_dict
 from cocodiff.data.dataset import DataSplits, SkeletonDataset
 from cocodiff.data.pipelines import eval_pipeline, preprocess_meta, train_pipeline
 from cocodiff.errors import CocodiffError
+from cocodiff.method.build import build_auxiliary
 from cocodiff.models import build_backbone
 from cocodiff.training.distributed import Dist, all_reduce_sum, convert_batchnorm
 from cocodiff.training.metrics import MetricsLog
+from cocodiff.training.objective import Objective
 from cocodiff.training.schedule import learning_rate, set_learning_rate
 
 _ORDER_STREAM, _TORCH_STREAM = 4241, 4243
+_LOSS_TERMS = ("ce", "diff", "gen", "sem")  # per-term epoch means, logged when the auxiliary runs
 
 
 @dataclass
@@ -110,13 +113,23 @@ class Trainer:
             model = model.to(memory_format=torch.channels_last)
         if info.enabled:
             model = convert_batchnorm(model, device)
-        self.model = model  # the plain module: what is saved and evaluated
-        self.train_model = model
+        self.model = model  # the plain module: what is saved, evaluated and exported
+        # CoCoDiff (None when method.enabled is false): training only, saved apart as `auxiliary`.
+        self.auxiliary = build_auxiliary(config.method, data.layout, feature_dim=model.encoder.out_channels,
+                                         classes=data.classes, dataset=data.dataset)
+        if self.auxiliary is not None:
+            self.auxiliary.to(device, self.dtype)
+        self.train_model = Objective(model, self.auxiliary, loss_dtype=self.dtype)
         if info.enabled:
             ids = [device.index] if device.type == "cuda" else None
-            self.train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+            self.train_model = torch.nn.parallel.DistributedDataParallel(
+                self.train_model, device_ids=ids)
         self.optimizer = torch.optim.SGD(model.parameters(), lr=optim.lr, momentum=optim.momentum,
                                          nesterov=optim.nesterov, weight_decay=optim.weight_decay)
+        self.aux_optimizer = None
+        if self.auxiliary is not None:  # a transformer: AdamW, on the backbone's lr schedule
+            self.aux_optimizer = torch.optim.AdamW(self.auxiliary.parameters(), lr=config.method.lr,
+                                                   weight_decay=config.method.weight_decay)
         self.scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision)
         self.autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else nullcontext
@@ -132,6 +145,7 @@ class Trainer:
         return {"epoch": p.epoch, "batch": p.batch, "step": p.step, "running": dict(p.running),
                 "best_top1": p.best_top1, "best_epoch": p.best_epoch, "history": [dict(h) for h in self.history],
                 "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
+                "aux_optimizer": self.aux_optimizer.state_dict() if self.aux_optimizer else {},
                 "steps_per_epoch": self.steps_per_epoch}
 
     def load_train_state(self, checkpoint: dict[str, Any], source: str) -> None:
@@ -141,9 +155,17 @@ class Trainer:
         try:
             self.model.load_state_dict(checkpoint["model"])
             self.optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as error:
-            first = (str(error).strip().splitlines() or ["mismatch"])[0]
-            raise CocodiffError(f"{source}: does not fit this config's model ({first})") from None
+            saved_auxiliary = checkpoint.get("auxiliary") or {}
+            if (self.auxiliary is None) != (not saved_auxiliary):
+                raise CocodiffError(f"{source}: was trained {'with' if saved_auxiliary else 'without'} the CoCoDiff "
+                                    f"auxiliary; resume it with method.enabled={str(bool(saved_auxiliary)).lower()}")
+            if self.auxiliary is not None:
+                self.auxiliary.load_state_dict(saved_auxiliary)
+                self.aux_optimizer.load_state_dict(state["aux_optimizer"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as error:
+            lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()] or ["mismatch"]
+            reason = lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else lines[0]
+            raise CocodiffError(f"{source}: does not fit this config's model or method ({reason[:200]})") from None
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         if state.get("steps_per_epoch") != self.steps_per_epoch:
@@ -157,8 +179,11 @@ class Trainer:
         path = self.run_dir / name
         if self.info.is_main:
             state = self.train_state() if with_state else {"epoch": self.position.epoch, "step": self.position.step}
+            auxiliary = {} if self.auxiliary is None else \
+                {k: v.detach().cpu() for k, v in self.auxiliary.state_dict().items()}
             save_checkpoint(path, model={k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-                            meta=self.meta, config=config_to_dict(self.config), train_state=state)
+                            auxiliary=auxiliary, meta=self.meta, config=config_to_dict(self.config),
+                            train_state=state)
         return path
 
     # ---- one epoch --------------------------------------------------------------------------
@@ -166,26 +191,32 @@ class Trainer:
         size = len(batch) // self.info.world_size
         return batch[self.info.rank * size:(self.info.rank + 1) * size]
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float, float]:
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """One update; returns batch sums over all processes: loss, correct, seen and each loss term."""
         p, config = self.position, self.config
         seed = np.random.SeedSequence([config.seed, _TORCH_STREAM, p.step, self.info.rank]).generate_state(1)[0]
         torch.manual_seed(int(seed))
         rate = learning_rate(p.step, self.steps_per_epoch, config.optim)
         set_learning_rate(self.optimizer, rate)
+        if self.aux_optimizer is not None:
+            set_learning_rate(self.aux_optimizer, config.method.lr * rate / config.optim.lr)
         x, y = x.to(self.device, self.dtype, non_blocking=True), y.to(self.device, non_blocking=True)
         with self.autocast():
-            logits = self.train_model(x)
-        loss = F.cross_entropy(logits.to(self.dtype), y)
+            loss, logits, terms = self.train_model(x, y)
         if not torch.isfinite(loss):
             raise CocodiffError(f"the training loss became {loss.item()} at step {p.step + 1}: "
                                 "lower optim.lr or use precision=fp32")
-        self.optimizer.zero_grad(set_to_none=True)
+        optimizers = [self.optimizer] + ([self.aux_optimizer] if self.aux_optimizer else [])
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
+        for optimizer in optimizers:
+            self.scaler.step(optimizer)
         self.scaler.update()
-        correct = (logits.argmax(1) == y).sum().item()
-        loss_sum, correct, seen = all_reduce_sum(self.info, [loss.item() * len(y), correct, len(y)], self.device)
-        return loss_sum, correct, seen
+        names = ["loss", "correct", "seen", *terms]
+        values = [loss.item() * len(y), (logits.argmax(1) == y).sum().item(), len(y),
+                  *(value.item() * len(y) for value in terms.values())]
+        return dict(zip(names, all_reduce_sum(self.info, values, self.device)))
 
     def train_epoch(self, progress) -> bool:
         """Train from the current position to the end of the epoch; False if stopped early."""
@@ -199,16 +230,17 @@ class Trainer:
         bar = progress(total=self.steps_per_epoch, initial=p.batch, desc=f"epoch {p.epoch + 1}/{config.optim.epochs}")
         start = time.perf_counter()
         for x, y in loader:
-            loss_sum, correct, seen = self._step(x, y)
+            sums = self._step(x, y)
             p.step += 1
             p.batch += 1
-            p.running["loss"] += loss_sum
-            p.running["correct"] += correct
-            p.running["seen"] += seen
+            for name, value in sums.items():
+                p.running[name] = p.running.get(name, 0.0) + value
+            seen = sums["seen"]
             bar.update(1)
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", lr=f"{self.optimizer.param_groups[0]['lr']:.3g}")
+            bar.set_postfix(loss=f"{sums['loss'] / seen:.3f}", lr=f"{self.optimizer.param_groups[0]['lr']:.3g}")
             if p.step % 20 == 0 and self.info.is_main:
-                self.metrics.step(p.step, {"loss": loss_sum / seen, "lr": self.optimizer.param_groups[0]["lr"]})
+                terms = {name: value / seen for name, value in sums.items() if name not in ("correct", "seen")}
+                self.metrics.step(p.step, {**terms, "lr": self.optimizer.param_groups[0]["lr"]})
             last_batch = p.batch == self.steps_per_epoch
             if config.save_every_steps and p.step % config.save_every_steps == 0 and not last_batch:
                 p.running["time"] += time.perf_counter() - start
@@ -257,6 +289,8 @@ class Trainer:
                     "train_loss": run["loss"] / run["seen"], "train_top1": 100.0 * run["correct"] / run["seen"],
                     "epoch_time_s": round(run["time"], 3),
                     "samples_per_s": round(run["seen"] / max(run["time"], 1e-9), 2)}
+                if self.auxiliary is not None:
+                    entry.update({f"train_{n}": run[n] / run["seen"] for n in _LOSS_TERMS if n in run})
                 final = p.epoch + 1 == config.optim.epochs
                 if (p.epoch + 1) % config.eval_every == 0 or final:
                     start = time.perf_counter()

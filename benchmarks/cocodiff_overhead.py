@@ -1,0 +1,143 @@
+"""What the CoCoDiff auxiliary costs per training step on CPU, against the backbone alone.
+
+    python benchmarks/cocodiff_overhead.py [--threads 2] [--steps 20] [--json out.json]
+
+One training step is what `cocodiff.train` does per batch (`training/objective.py`): forward,
+cross-entropy (+ the auxiliary's weighted losses), backward, Nesterov SGD on the recogniser and,
+with the auxiliary, AdamW on it. Batch 16, random clips, the allocator setting that
+`cocodiff.train` applies. Each row runs in a fresh process; the figure is the median step time
+over `--steps` timed steps after `--warmup` untimed ones; peak MiB is the process's peak
+resident set size during the steps (VmHWM, reset after setup).
+
+Shapes (the recipes in configs/): `embedded` = CTR-GCN base 16, 1 person, 32 frames, NTU-25,
+12 classes (the default run); `ucla` = CTR-GCN base 16, 1 person, 32 frames, Kinect-20, 10 classes
+(the ablation recipe); `published` = CTR-GCN base 64, 2 persons, 64 frames, NTU-25, 60 classes.
+Inference is not measured here: the exported model has no auxiliary (tests prove it), so its
+cost is the backbone's (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SHAPES = {  # layout, persons, frames, classes, base channels, backbone
+    "embedded": ("ntu25", 1, 32, 12, 16, "ctrgcn"),
+    "ucla": ("kinect20", 1, 32, 10, 16, "ctrgcn"),
+    "ucla-stgcn": ("kinect20", 1, 32, 10, 16, "stgcn"),
+    "published": ("ntu25", 2, 64, 60, 64, "ctrgcn"),
+}
+VARIANTS = {  # name: (label, method overrides or None for the backbone alone)
+    "alone": ("backbone alone", None),
+    "default": ("+ CoCoDiff (parts latent, width 128, both texts)", {}),
+    "width256": ("+ CoCoDiff, denoiser width 256", {"width": 256}),
+    "joints": ("+ CoCoDiff, joints latent", {"latent": "joints"}),
+    "notext": ("+ CoCoDiff, no text", {"text": "none"}),
+}
+
+
+def measure(shape: str, variant: str, threads: int, steps: int, warmup: int) -> dict:
+    """One row, in this process."""
+    import numpy as np
+    import torch
+
+    from cocodiff.config import MethodConfig
+    from cocodiff.data.layouts import LAYOUTS
+    from cocodiff.method.auxiliary import CoCoDiff
+    from cocodiff.method.text.embeddings import TextEmbeddings
+    from cocodiff.models import build_backbone
+    from cocodiff.training.memory import keep_freed_memory
+    from cocodiff.training.objective import Objective
+
+    keep_freed_memory()
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    layout_name, persons, frames, classes, base, backbone = SHAPES[shape]
+    layout = LAYOUTS[layout_name]
+    options = {"base_channels": base, **({"num_persons": persons} if backbone == "ctrgcn" else {})}
+    model = build_backbone(backbone, layout, 3, classes, **options)
+    auxiliary = None
+    overrides = VARIANTS[variant][1]
+    if overrides is not None:
+        rng = np.random.default_rng(0)
+        unit = lambda *s: (v := rng.normal(size=(*s, 384)).astype(np.float32)) / np.linalg.norm(v, axis=-1, keepdims=True)
+        text = TextEmbeddings(classes=[str(i) for i in range(classes)], coarse=unit(classes, 5),
+                              coarse_count=np.full(classes, 5), fine=unit(classes, 6), encoder="random")
+        config = MethodConfig(enabled=True, **overrides)
+        auxiliary = CoCoDiff(config, layout, feature_dim=model.encoder.out_channels, num_classes=classes, text=text)
+    objective = Objective(model, auxiliary).train()
+    optimizers = [torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=4e-4)]
+    if auxiliary is not None:
+        optimizers.append(torch.optim.AdamW(auxiliary.parameters(), lr=1e-4))
+    x = torch.randn(16, persons, frames, layout.num_joints, 3)
+    y = torch.randint(0, classes, (16,))
+
+    def step():
+        loss, _, _ = objective(x, y)
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        for optimizer in optimizers:
+            optimizer.step()
+
+    for _ in range(warmup):
+        step()
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    aux_params = sum(p.numel() for p in auxiliary.parameters()) if auxiliary is not None else 0
+    return {"shape": shape, "variant": variant, "step_ms": 1000 * statistics.median(times),
+            "peak_mb": int(status["VmHWM"].split()[0]) / 1024, "aux_params": aux_params,
+            "model_params": sum(p.numel() for p in model.parameters())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shapes", default="embedded,ucla,ucla-stgcn,published")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--one", nargs=2, metavar=("SHAPE", "VARIANT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(*args.one, args.threads, args.steps, args.warmup)))
+        return
+    rows = []
+    for shape in args.shapes.split(","):
+        for variant in args.variants.split(","):
+            command = [sys.executable, __file__, "--one", shape, variant, "--threads", str(args.threads),
+                       "--steps", str(args.steps), "--warmup", str(args.warmup)]
+            rows.append(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout))
+            print(f"{shape:>10} | {variant:<10} | {rows[-1]['step_ms']:7.1f} ms", file=sys.stderr, flush=True)
+    print("| shape | variant | step (ms) | overhead | peak MiB | auxiliary params |\n|---|---|---|---|---|---|")
+    for row in rows:
+        alone = next(r for r in rows if r["shape"] == row["shape"] and r["variant"] == "alone")
+        overhead = 100 * (row["step_ms"] / alone["step_ms"] - 1)
+        print(f"| {row['shape']} | {VARIANTS[row['variant']][0]} | {row['step_ms']:.0f} | "
+              f"{'' if row is alone else f'{overhead:+.0f}%'} | {row['peak_mb']:.0f} | {row['aux_params']:,} |")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"machine": platform.processor() or platform.machine(), "threads": args.threads,
+                       "load_average": Path("/proc/loadavg").read_text().split()[:3], "rows": rows}, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()

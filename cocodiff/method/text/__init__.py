@@ -1,0 +1,1 @@
+"""Class text at two granularities (corpus files), the generator that writes it, and encoders."""
