@@ -200,6 +200,24 @@ def predict(model, samples: list[dict[str, Any]], meta: dict[str, Any], *, batch
     return np.concatenate(outputs).astype(np.float32)
 
 
+def data_and_split(checkpoint: dict, source, data: str | None, split: str | None) -> tuple[str, str]:
+    """The data and split to use: those given, else the ones the checkpoint trained with."""
+    saved = (checkpoint.get("config") or {}).get("data") or {}
+    data, split = data or saved.get("dataset"), split or saved.get("val_split")
+    if data is None or split is None:
+        raise CocodiffError(f"{source}: carries no training config to take the data from; "
+                            "pass --data FILE (or embedded) and --split NAME")
+    return str(data), str(split)
+
+
+def prepare_device(name: str, threads: int):
+    from cocodiff.training.distributed import configure_threads
+
+    device = pick_device(name)
+    configure_threads(threads)
+    return device
+
+
 # ---- the command --------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -207,15 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise CocodiffError("--batch-size and --limit must be at least 1, --workers and --threads at least 0")
     checkpoint, model = load_model(args.checkpoint)
     meta = checkpoint["meta"]
-    saved = (checkpoint.get("config") or {}).get("data") or {}
-    data, split = args.data or saved.get("dataset"), args.split or saved.get("val_split")
-    if data is None or split is None:
-        raise CocodiffError(f"{args.checkpoint}: carries no training config to take the data from; "
-                            "pass --data FILE (or embedded) and --split NAME")
-    device = pick_device(args.device)
-    from cocodiff.training.distributed import configure_threads
-
-    configure_threads(args.threads)
+    data, split = data_and_split(checkpoint, args.checkpoint, args.data, args.split)
+    device = prepare_device(args.device, args.threads)
     evaluation = load_eval_split(str(data), str(split), checkpoint, args.limit, from_config=args.data is None)
     out = args.out or args.checkpoint.parent / f"eval_{str(split).replace('/', '_')}"
     if out.exists() and not out.is_dir():

@@ -39,7 +39,7 @@ import numpy as np
 from cocodiff.atomic import atomic_write_bytes, atomic_write_text
 from cocodiff.cli import run_cli
 from cocodiff.errors import CocodiffError
-from cocodiff.evaluate import EMBEDDED, evenly_spread, load_eval_split, load_model, pick_device
+from cocodiff.evaluate import EMBEDDED, data_and_split, evenly_spread, load_eval_split, load_model, prepare_device
 from cocodiff.scoring import sha256_of
 
 DEFAULT_CLASSES = 10
@@ -344,15 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise CocodiffError(f"--start {start}: must be in 0..{method_config.num_steps - 1} (the run's "
                             f"method.num_steps; it trained with t < {method_config.t_max})")
     shown = choose_classes(args.classes, classes)
-    saved = (checkpoint.get("config") or {}).get("data") or {}
-    data, split = args.data or saved.get("dataset"), args.split or saved.get("val_split")
-    if data is None or split is None:
-        raise CocodiffError(f"{args.checkpoint}: carries no training config to take the data from; "
-                            "pass --data FILE (or embedded) and --split NAME")
-    device = pick_device(args.device)
-    from cocodiff.training.distributed import configure_threads
-
-    configure_threads(args.threads)
+    data, split = data_and_split(checkpoint, args.checkpoint, args.data, args.split)
+    device = prepare_device(args.device, args.threads)
     # The embedded split is class-major with equal classes, so an even spread of per-class x K
     # clips is per-class clips of every class: only those are generated.
     limit = args.per_class * len(classes) if str(data) == EMBEDDED else None

@@ -45,3 +45,24 @@ def _require(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"real data not found at {path}")
     return path
+
+
+@pytest.fixture(autouse=True)
+def keep_thread_count():
+    """Training in-process sets torch's thread count (threads=1 in tiny runs); restore it after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    """24 train clips (2 per class) and 12 val clips of the embedded dataset, as a file."""
+    from cocodiff.data.annotations import save_annotations
+    from cocodiff.data.embedded import EmbeddedConfig, embedded_annotations
+
+    path = tmp_path_factory.mktemp("data") / "tiny.pkl"
+    save_annotations(embedded_annotations(EmbeddedConfig(train_per_class=2, test_per_class=1)), path)
+    return path

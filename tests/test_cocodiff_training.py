@@ -24,32 +24,23 @@ import pytest
 import torch
 
 from cocodiff.checkpoint import build_model, load_checkpoint
-from cocodiff.cli import run_cli
 from cocodiff.config import load_config
-from cocodiff.data.annotations import save_annotations
 from cocodiff.data.dataset import load_data
-from cocodiff.data.embedded import CLASSES, EmbeddedConfig, embedded_annotations
+from cocodiff.data.embedded import CLASSES
 from cocodiff.method.auxiliary import CoCoDiff
 from cocodiff.method.build import class_text_embeddings
 from cocodiff.method.text import embeddings, encoders
 from cocodiff.method.text.corpus import CORPORA_DIR, FINE_PARTS
 from cocodiff.models import build_backbone
-from cocodiff.train import main
 from cocodiff.training.distributed import Dist
 from cocodiff.training.loop import Trainer, backbone_options
 from cocodiff.training.metrics import TIMING_KEYS, read_metrics
 
+from tiny_runs import tiny, train
+
 # A small auxiliary: width 16 with 2 heads (the default width is 128).
 METHOD = ("method.enabled=true", "method.width=16", "method.heads=2")
 TERMS = ("train_ce", "train_diff", "train_gen", "train_sem")
-
-
-@pytest.fixture(autouse=True)
-def keep_thread_count():
-    """Training in-process sets torch's thread count (threads=1 below); give the next test its own."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)
@@ -62,27 +53,6 @@ def no_text_model(tmp_path, monkeypatch):
         raise AssertionError(f"a text encoder ({spec!r}) was built: the shipped embeddings should have sufficed")
 
     monkeypatch.setattr(encoders, "make_encoder", refuse)
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory) -> Path:
-    """24 train clips (2 per class) and 12 val clips of the embedded dataset, as a file."""
-    path = tmp_path_factory.mktemp("data") / "tiny.pkl"
-    save_annotations(embedded_annotations(EmbeddedConfig(train_per_class=2, test_per_class=1)), path)
-    return path
-
-
-def tiny(data: Path, out: Path, name: str, *extra: str) -> list[str]:
-    """As in test_train: 3 steps per epoch (batch 8 of 24 clips) on a backbone of width 8."""
-    return [f"data.dataset={data}", f"out_dir={out}", f"name={name}", "model.base_channels=8", "data.window=16",
-            "optim.batch_size=8", "optim.epochs=2", "optim.warmup_epochs=1", "optim.milestones=[2]", "threads=1",
-            *extra]
-
-
-def train(argv: list[str], capsys) -> tuple[int, str, str]:
-    code = run_cli(main, argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def trained(argv: list[str], capsys) -> None:

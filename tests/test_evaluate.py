@@ -14,32 +14,24 @@ import pytest
 import torch
 from PIL import Image
 
-from cocodiff.checkpoint import build_model, deployment_meta, load_checkpoint, save_checkpoint
+from cocodiff.checkpoint import build_model, load_checkpoint, save_checkpoint
 from cocodiff.cli import run_cli
-from cocodiff.config import TrainConfig, config_to_dict
 from cocodiff.data.annotations import save_annotations
 from cocodiff.data.embedded import CLASSES, EmbeddedConfig, embedded_clip
 from cocodiff.data.pipelines import eval_pipeline
 from cocodiff.evaluate import evenly_spread
 from cocodiff.evaluate import main as evaluate_main
 from cocodiff.fuse import main as fuse_main
-from cocodiff.models import build_backbone
 from cocodiff.scoring import Scores, confusion_matrix, fuse, load_scores, save_scores, summarize, summary_lines
 
-OPTIONS = {"base_channels": 8, "num_persons": 1, "dropout": 0.0}
+from tiny_runs import untrained_checkpoint
+
 FILES = ["confusion.png", "metrics.json", "scores.npz"]
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    model = build_backbone("ctrgcn", "ntu25", 3, len(CLASSES), **OPTIONS)
-    meta = deployment_meta(classes=list(CLASSES), layout="ntu25", in_channels=3, num_persons=1, window=16,
-                           modality="joint", pre_normalize=True, eval_crop_ratio=0.95, backbone="ctrgcn",
-                           backbone_options=OPTIONS, dataset="embedded")
-    path = tmp_path_factory.mktemp("run") / "best.pt"
-    save_checkpoint(path, model=model.state_dict(), meta=meta, config=config_to_dict(TrainConfig()))
-    return path
+    return untrained_checkpoint(tmp_path_factory.mktemp("run") / "best.pt")
 
 
 @pytest.fixture(scope="module")

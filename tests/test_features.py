@@ -12,24 +12,18 @@ import pytest
 import torch
 from PIL import Image
 
-from cocodiff.checkpoint import deployment_meta, save_checkpoint
 from cocodiff.cli import run_cli
-from cocodiff.config import TrainConfig, config_to_dict
 from cocodiff.data.annotations import save_annotations
-from cocodiff.data.embedded import CLASSES, EmbeddedConfig, embedded_annotations
+from cocodiff.data.embedded import EmbeddedConfig, embedded_annotations
 from cocodiff.features import choose_classes, main, pca
-from cocodiff.models import build_backbone
 from cocodiff.train import main as train_main
 from cocodiff.training.metrics import read_metrics
+
+from tiny_runs import tiny, untrained_checkpoint
 
 SUMMARY_KEYS = {"N", "top1", "to_own_centroid", "to_nearest_other_centroid", "nearest_centroid_is_own", "spread"}
 
 
-@pytest.fixture(autouse=True)
-def keep_thread_count():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +33,8 @@ def run(tmp_path_factory) -> Path:
     data = folder / "tiny.pkl"
     save_annotations(embedded_annotations(EmbeddedConfig(train_per_class=2, test_per_class=2)), data)
     threads = torch.get_num_threads()
-    code = run_cli(train_main, [
-        f"data.dataset={data}", f"out_dir={folder}", "name=run", "model.base_channels=8", "data.window=16",
-        "optim.batch_size=8", "optim.epochs=1", "optim.warmup_epochs=0", "optim.milestones=[]", "threads=1",
-        "method.enabled=true", "method.width=16", "method.heads=2", "method.depth=1"])
+    code = run_cli(train_main, tiny(data, folder, "run", "optim.epochs=1", "optim.warmup_epochs=0", "optim.milestones=[]",
+                                    "method.enabled=true", "method.width=16", "method.heads=2", "method.depth=1"))
     torch.set_num_threads(threads)
     assert code == 0
     return folder / "run" / "best.pt"
@@ -51,14 +43,7 @@ def run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory) -> Path:
     """A checkpoint without the method (an untrained tiny CTR-GCN)."""
-    options = {"base_channels": 8, "num_persons": 1, "dropout": 0.0}
-    model = build_backbone("ctrgcn", "ntu25", 3, len(CLASSES), **options)
-    meta = deployment_meta(classes=list(CLASSES), layout="ntu25", in_channels=3, num_persons=1, window=16,
-                           modality="joint", pre_normalize=True, eval_crop_ratio=0.95, backbone="ctrgcn",
-                           backbone_options=options, dataset="embedded")
-    path = tmp_path_factory.mktemp("plain") / "best.pt"
-    save_checkpoint(path, model=model.state_dict(), meta=meta, config=config_to_dict(TrainConfig()))
-    return path
+    return untrained_checkpoint(tmp_path_factory.mktemp("plain") / "best.pt")
 
 
 def features(argv: list[str], capsys) -> tuple[int, str, str]:

@@ -15,7 +15,7 @@ import pytest
 from cocodiff.errors import CocodiffError, DataError
 from cocodiff.method.text import embeddings, encoders
 from cocodiff.method.text.corpus import FINE_PARTS, ClassText
-from cocodiff.method.text.embeddings import EmbeddingCache, embed_classes, embed_texts
+from cocodiff.method.text.embeddings import embed_classes, embed_texts
 
 REPO = Path(__file__).resolve().parents[1]
 WAVE, WAVE_TOO, SIT = "a person waves the right hand", "someone waves a hand", "a person sits down on a chair"

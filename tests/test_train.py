@@ -14,46 +14,16 @@ import pytest
 import torch
 
 from cocodiff.checkpoint import build_model, load_checkpoint
-from cocodiff.cli import run_cli
 from cocodiff.config import load_config
-from cocodiff.data.annotations import save_annotations
 from cocodiff.data.embedded import EmbeddedConfig, embedded_annotations
 from cocodiff.data.pipelines import eval_pipeline
-from cocodiff.train import main
 from cocodiff.training.metrics import TIMING_KEYS, read_metrics
 from cocodiff.training.schedule import learning_rate
 
+from tiny_runs import tiny, train
+
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-
-
-@pytest.fixture(autouse=True)
-def keep_thread_count():
-    """Training in-process sets torch's thread count (threads=1 below); give the next test its own."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory) -> Path:
-    """24 train clips (2 per class) and 12 val clips of the embedded dataset, as a file."""
-    path = tmp_path_factory.mktemp("data") / "tiny.pkl"
-    save_annotations(embedded_annotations(EmbeddedConfig(train_per_class=2, test_per_class=1)), path)
-    return path
-
-
-def tiny(data: Path, out: Path, name: str, *extra: str) -> list[str]:
-    """A config of 3 steps per epoch (batch 8 of 24 clips) on a CTR-GCN of width 8."""
-    return [f"data.dataset={data}", f"out_dir={out}", f"name={name}", "model.base_channels=8", "data.window=16",
-            "optim.batch_size=8", "optim.epochs=2", "optim.warmup_epochs=1", "optim.milestones=[2]", "threads=1",
-            *extra]
-
-
-def train(argv: list[str], capsys) -> tuple[int, str, str]:
-    code = run_cli(main, argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def strip_timing(lines):
