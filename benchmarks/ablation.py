@@ -36,6 +36,12 @@ ROWS = [
     ("ucla", "ST-GCN + CoCoDiff", UCLA, ["model.backbone=stgcn"] + COCODIFF),
     ("embedded", "CTR-GCN baseline", EMBEDDED, []),
     ("embedded", "CTR-GCN + CoCoDiff", EMBEDDED, COCODIFF),
+    # Investigation around the full model (coarse and fine text) on NW-UCLA: one knob at a time.
+    ("ucla_tuning", "t_max 100", UCLA, COCODIFF + ["method.t_max=100"]),
+    ("ucla_tuning", "t_max 800", UCLA, COCODIFF + ["method.t_max=800"]),
+    ("ucla_tuning", "loss_gen 0.1, loss_sem 0.1", UCLA, COCODIFF + ["method.loss_gen=0.1", "method.loss_sem=0.1"]),
+    ("ucla_tuning", "no gradient to the backbone", UCLA, COCODIFF + ["method.grad_to_backbone=false"]),
+    ("ucla_tuning", "pooled latent", UCLA, COCODIFF + ["method.latent=pooled"]),
 ]
 
 
@@ -100,21 +106,29 @@ def run(args: argparse.Namespace) -> None:
 
 
 def report(args: argparse.Namespace) -> None:
+    """Markdown tables: mean ± std of the last epoch's top-1 over seeds, then each seed's value.
+    Runs recorded without a best epoch or a duration (a "source" note says why) count in the
+    last-epoch column only, and their per-seed value is starred."""
     results = [json.loads(line) for line in Path(args.out, "results.jsonl").read_text().splitlines() if line.strip()]
+
+    def spread(xs: list[float]) -> str:
+        if not xs:
+            return "-"
+        return f"{statistics.mean(xs):.1f} ± {statistics.stdev(xs):.1f}" if len(xs) > 1 else f"{xs[0]:.1f}"
+
     for table in dict.fromkeys(r["table"] for r in results):
-        print(f"\n{table}\n\n| row | top-1, last epoch | best epoch | seeds | min/run |\n|---|---|---|---|---|")
+        print(f"\n{table}\n\n| row | top-1, last epoch | per seed | best epoch | seeds | min/run |\n"
+              "|---|---|---|---|---|---|")
         for _, label, _, _ in (row for row in ROWS if row[0] == table):
             rows = sorted((r for r in results if r["table"] == table and r["row"] == label), key=lambda r: r["seed"])
             if not rows:
                 continue
-            last = [r["last_top1"] for r in rows]
-            best = [r["best_top1"] for r in rows]
-            spread = lambda xs: f"{statistics.mean(xs):.1f} ± {statistics.stdev(xs):.1f}" if len(xs) > 1 \
-                else f"{xs[0]:.1f}"
-            per_seed = ", ".join(f"{x:.1f}" for x in last)
-            minutes = statistics.mean(r["minutes"] for r in rows)
-            print(f"| {label} | {spread(last)} ({per_seed}) | {spread(best)} | "
-                  f"{','.join(str(r['seed']) for r in rows)} | {minutes:.1f} |")
+            per_seed = ", ".join(f"{r['last_top1']:.1f}{'*' if r.get('source') else ''}" for r in rows)
+            best = [r["best_top1"] for r in rows if r.get("best_top1") is not None]
+            minutes = [r["minutes"] for r in rows if r.get("minutes") is not None]
+            print(f"| {label} | {spread([r['last_top1'] for r in rows])} | {per_seed} | {spread(best)} | "
+                  f"{','.join(str(r['seed']) for r in rows)} | "
+                  f"{f'{statistics.mean(minutes):.1f}' if minutes else '-'} |")
 
 
 def main() -> None:

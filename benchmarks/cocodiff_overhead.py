@@ -1,6 +1,7 @@
 """What the CoCoDiff auxiliary costs per training step on CPU, against the backbone alone.
 
     python benchmarks/cocodiff_overhead.py [--threads 2] [--steps 20] [--json out.json]
+    python benchmarks/cocodiff_overhead.py --paired --steps 60 --shapes embedded,ucla   # noisy machine
 
 One training step is what `cocodiff.train` does per batch (`training/objective.py`): forward,
 cross-entropy (+ the auxiliary's weighted losses), backward, Nesterov SGD on the recogniser and,
@@ -39,14 +40,15 @@ SHAPES = {  # layout, persons, frames, classes, base channels, backbone
 VARIANTS = {  # name: (label, method overrides or None for the backbone alone)
     "alone": ("backbone alone", None),
     "default": ("+ CoCoDiff (parts latent, width 128, both texts)", {}),
+    "width64": ("+ CoCoDiff, denoiser width 64", {"width": 64}),
     "width256": ("+ CoCoDiff, denoiser width 256", {"width": 256}),
     "joints": ("+ CoCoDiff, joints latent", {"latent": "joints"}),
     "notext": ("+ CoCoDiff, no text", {"text": "none"}),
 }
 
 
-def measure(shape: str, variant: str, threads: int, steps: int, warmup: int) -> dict:
-    """One row, in this process."""
+def build_step(shape: str, variant: str):
+    """(one training step as a closure, auxiliary parameter count, model parameter count)."""
     import numpy as np
     import torch
 
@@ -55,11 +57,8 @@ def measure(shape: str, variant: str, threads: int, steps: int, warmup: int) -> 
     from cocodiff.method.auxiliary import CoCoDiff
     from cocodiff.method.text.embeddings import TextEmbeddings
     from cocodiff.models import build_backbone
-    from cocodiff.training.memory import keep_freed_memory
     from cocodiff.training.objective import Objective
 
-    keep_freed_memory()
-    torch.set_num_threads(threads)
     torch.manual_seed(0)
     layout_name, persons, frames, classes, base, backbone = SHAPES[shape]
     layout = LAYOUTS[layout_name]
@@ -89,6 +88,19 @@ def measure(shape: str, variant: str, threads: int, steps: int, warmup: int) -> 
         for optimizer in optimizers:
             optimizer.step()
 
+    aux_params = sum(p.numel() for p in auxiliary.parameters()) if auxiliary is not None else 0
+    return step, aux_params, sum(p.numel() for p in model.parameters())
+
+
+def measure(shape: str, variant: str, threads: int, steps: int, warmup: int) -> dict:
+    """One row, in this process."""
+    import torch
+
+    from cocodiff.training.memory import keep_freed_memory
+
+    keep_freed_memory()
+    torch.set_num_threads(threads)
+    step, aux_params, model_params = build_step(shape, variant)
     for _ in range(warmup):
         step()
     try:
@@ -101,10 +113,38 @@ def measure(shape: str, variant: str, threads: int, steps: int, warmup: int) -> 
         step()
         times.append(time.perf_counter() - start)
     status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
-    aux_params = sum(p.numel() for p in auxiliary.parameters()) if auxiliary is not None else 0
     return {"shape": shape, "variant": variant, "step_ms": 1000 * statistics.median(times),
             "peak_mb": int(status["VmHWM"].split()[0]) / 1024, "aux_params": aux_params,
-            "model_params": sum(p.numel() for p in model.parameters())}
+            "model_params": model_params}
+
+
+def paired(shape: str, variants: list[str], threads: int, rounds: int, warmup: int) -> list[dict]:
+    """Every variant built in this process and stepped in turn, one step each per round, so
+    that a noisy machine's slow spells hit all of them alike; the overhead is the median over
+    rounds of (variant's step / the backbone's step in the same round) - 1."""
+    import torch
+
+    from cocodiff.training.memory import keep_freed_memory
+
+    keep_freed_memory()
+    torch.set_num_threads(threads)
+    built = {variant: build_step(shape, variant) for variant in ["alone", *[v for v in variants if v != "alone"]]}
+    for _ in range(warmup):
+        for step, _, _ in built.values():
+            step()
+    times = {variant: [] for variant in built}
+    for _ in range(rounds):
+        for variant, (step, _, _) in built.items():
+            start = time.perf_counter()
+            step()
+            times[variant].append(time.perf_counter() - start)
+    rows = []
+    for variant, (_, aux_params, model_params) in built.items():
+        ratios = [mine / alone for mine, alone in zip(times[variant], times["alone"])]
+        rows.append({"shape": shape, "variant": variant, "step_ms": 1000 * statistics.median(times[variant]),
+                     "overhead_pct": 100 * (statistics.median(ratios) - 1), "aux_params": aux_params,
+                     "model_params": model_params})
+    return rows
 
 
 def main() -> None:
@@ -115,10 +155,22 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--paired", action="store_true",
+                        help="all variants of a shape in one process, stepped in turn (for a noisy machine)")
     parser.add_argument("--one", nargs=2, metavar=("SHAPE", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(measure(*args.one, args.threads, args.steps, args.warmup)))
+        return
+    if args.paired:
+        rows = [row for shape in args.shapes.split(",")
+                for row in paired(shape, args.variants.split(","), args.threads, args.steps, args.warmup)]
+        print("| shape | variant | step (ms) | overhead (paired median) | auxiliary params |\n|---|---|---|---|---|")
+        for row in rows:
+            overhead = "" if row["variant"] == "alone" else f"{row['overhead_pct']:+.0f}%"
+            print(f"| {row['shape']} | {VARIANTS[row['variant']][0]} | {row['step_ms']:.0f} | {overhead} | "
+                  f"{row['aux_params']:,} |")
+        write_json(args, rows)
         return
     rows = []
     for shape in args.shapes.split(","):
@@ -133,10 +185,15 @@ def main() -> None:
         overhead = 100 * (row["step_ms"] / alone["step_ms"] - 1)
         print(f"| {row['shape']} | {VARIANTS[row['variant']][0]} | {row['step_ms']:.0f} | "
               f"{'' if row is alone else f'{overhead:+.0f}%'} | {row['peak_mb']:.0f} | {row['aux_params']:,} |")
+    write_json(args, rows)
+
+
+def write_json(args: argparse.Namespace, rows: list[dict]) -> None:
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"machine": platform.processor() or platform.machine(), "threads": args.threads,
-                       "load_average": Path("/proc/loadavg").read_text().split()[:3], "rows": rows}, handle, indent=2)
+                       "paired": args.paired, "load_average": Path("/proc/loadavg").read_text().split()[:3],
+                       "rows": rows}, handle, indent=2)
 
 
 if __name__ == "__main__":
