@@ -40,24 +40,13 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from benchmarks.proc_memory import reset_peak_rss, rss_mb  # noqa: E402
 from cocodiff.training.memory import keep_freed_memory  # noqa: E402
 
 PRECISIONS = ("fp32", "bf16")
 FORMATS = ("contiguous", "channels_last")
 
 
-def rss_mb() -> tuple[float, float]:
-    """(current, peak) resident set size of this process in MiB (Linux /proc)."""
-    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
-    return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
-
-
-def reset_peak_rss() -> None:
-    """Make the peak RSS (VmHWM) restart from the current RSS, so setup does not count."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:  # then the peak may include setup
-        pass
 
 
 def trained_like(model: torch.nn.Module, joints: int, seed: int = 0) -> torch.nn.Module:

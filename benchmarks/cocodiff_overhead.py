@@ -31,6 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.proc_memory import reset_peak_rss, rss_mb  # noqa: E402
+
 SHAPES = {  # layout, persons, frames, classes, base channels, backbone
     "embedded": ("ntu25", 1, 32, 12, 16, "ctrgcn"),
     "ucla": ("kinect20", 1, 32, 10, 16, "ctrgcn"),
@@ -103,18 +105,14 @@ def measure(shape: str, variant: str, threads: int, steps: int, warmup: int) -> 
     step, aux_params, model_params = build_step(shape, variant)
     for _ in range(warmup):
         step()
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
+    reset_peak_rss()
     times = []
     for _ in range(steps):
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
-    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
     return {"shape": shape, "variant": variant, "step_ms": 1000 * statistics.median(times),
-            "peak_mb": int(status["VmHWM"].split()[0]) / 1024, "aux_params": aux_params,
+            "peak_mb": rss_mb()[1], "aux_params": aux_params,
             "model_params": model_params}
 
 

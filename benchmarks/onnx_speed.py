@@ -68,6 +68,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.proc_memory import reset_peak_rss, rss_mb  # noqa: E402  (torch-free)
+
 LAYOUT, PERSONS, CLASSES, BASE_CHANNELS = "ntu25", 2, 60, 64
 ROWS = {
     "eager": "PyTorch eager fp32",
@@ -82,20 +84,6 @@ ROWS = {
 }
 
 
-# ---- memory: the same method as backbone_speed.py, without importing torch -----------------------
-
-def rss_mb() -> tuple[float, float]:
-    """(current, peak) resident set size of this process in MiB (Linux /proc)."""
-    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
-    return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
-
-
-def reset_peak_rss() -> None:
-    """Make the peak RSS (VmHWM) restart from the current RSS, so setup does not count."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:  # then the peak may include setup
-        pass
 
 
 # ---- files: checkpoint and exports (parent process) ----------------------------------------------
@@ -128,7 +116,8 @@ def prepare(workdir: Path, backbone: str, rows: list[str], threads: int) -> dict
     """Checkpoint and the ONNX files the rows need, made or reused; what was done, for the record."""
     import torch
 
-    from export.metadata import read_metadata, sha256_of
+    from cocodiff.scoring import sha256_of
+    from export.metadata import read_metadata
     from export.onnx import export_onnx
 
     torch.set_num_threads(threads)

@@ -16,6 +16,7 @@ from typing import Any
 
 from cocodiff import __version__
 from cocodiff.errors import CocodiffError
+from cocodiff.scoring import sha256_of
 
 # key -> stored as plain text (str) or as JSON (everything else)
 TEXT_KEYS = ("layout", "modality", "backbone", "dataset", "checkpoint_sha256", "checkpoint_name",
@@ -25,16 +26,6 @@ JSON_KEYS = ("classes", "num_persons", "window", "in_channels", "pre_normalize",
 REQUIRED = ("classes", "layout", "num_persons", "window", "in_channels", "modality", "pre_normalize",
             "eval_crop_ratio", "use_score", "backbone", "backbone_options", "checkpoint_sha256", "checkpoint_name",
             "cocodiff_version", "exporter", "opset", "precision", "input_layout", "outputs")
-
-
-def sha256_of(path: str | Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def onnx_metadata(checkpoint: dict, checkpoint_path: Path) -> dict[str, str]:

@@ -22,8 +22,8 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from cocodiff.errors import CocodiffError
+from export.graph import INPUT
 
-INPUT_NAME = "skeleton"
 BATCH_AXIS, FRAME_AXIS = 0, 2  # (B, M, T, V, C): one layout everywhere
 # Starting tolerances for TensorRT against onnxruntime: fp32 engines are built without TF32; half
 # precision rounds every layer, so its logits are compared more loosely.
@@ -56,7 +56,7 @@ class InputSpec:
         return tuple(int(d) for d in shape)
 
 
-def input_spec(onnx_path: str | os.PathLike, name: str = INPUT_NAME) -> InputSpec:
+def input_spec(onnx_path: str | os.PathLike, name: str = INPUT) -> InputSpec:
     """Read the input's declared type and shape without loading the weights."""
     import onnx
     from onnx import helper

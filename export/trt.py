@@ -29,6 +29,7 @@ from typing import Any, Sequence
 from cocodiff.atomic import atomic_write_bytes, atomic_write_text
 from cocodiff.cli import run_cli
 from cocodiff.errors import CocodiffError
+from cocodiff.scoring import sha256_of
 from export.reference import TOLERANCE, InputSpec, input_spec, polygraphy_shape, reference_paths, save_reference
 
 Shape = tuple[int, int]  # (B, T): batch and frame count, the two dynamic axes
@@ -207,14 +208,6 @@ def _gpu_name() -> str | None:
         return None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _sidecar(info: EngineInfo, onnx_path: Path, engine: bytes, spec: InputSpec, metadata: dict[str, Any], *,
              strongly_typed: bool, workspace_mib: int) -> dict[str, Any]:
     """What a runtime needs besides the engine: the profile, the classes, and where it came from."""
@@ -223,8 +216,8 @@ def _sidecar(info: EngineInfo, onnx_path: Path, engine: bytes, spec: InputSpec, 
         "engine": info.path.name,
         "engine_sha256": hashlib.sha256(engine).hexdigest(),
         "onnx": onnx_path.name,
-        "onnx_sha256": _sha256(onnx_path),
-        "checkpoint_sha256": metadata.get("checkpoint_sha256", metadata.get("checkpoint_sha")),
+        "onnx_sha256": sha256_of(onnx_path),
+        "checkpoint_sha256": metadata.get("checkpoint_sha256"),
         "input": spec.name,
         "input_dtype": str(spec.dtype),
         "profile": {key: list(shape) for key, shape in info.shapes.items()},
@@ -304,8 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     onnx_out = args.onnx or (args.out.with_suffix(".onnx") if args.out else None)
     exported = export_onnx(args.checkpoint, onnx_out, opset=args.opset, fp16=args.fp16)
     onnx_path = Path(exported.path)
-    error = "" if exported.max_abs_error is None else f", max |difference| from PyTorch {exported.max_abs_error:.2g}"
-    print(f"wrote {onnx_path} (opset {exported.opset}{error})")
+    print(f"wrote {onnx_path} (opset {exported.opset}, max |difference| from PyTorch {exported.max_abs_error:.2g})")
     spec = input_spec(onnx_path)
     shapes = profile_shapes(spec, args.min, args.opt, args.max, onnx_metadata(onnx_path))
     inputs, outputs = save_reference(onnx_path, shapes=reference_shapes(args.min, args.opt, args.max), seed=args.seed)
