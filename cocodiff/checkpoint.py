@@ -92,6 +92,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
                             "checkpoints are read with weights_only=True, so never as code") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
         raise CocodiffError(f"{path}: not a cocodiff checkpoint or corrupt ({_first_sentence(error)})") from None
+    except (KeyError, IndexError, TypeError, AttributeError) as error:  # the unpickler reading bytes that are not a pickle
+        raise CocodiffError(f"{path}: not a cocodiff checkpoint or corrupt (not a torch file: "
+                            f"{type(error).__name__} {error})") from None
     if not isinstance(content, dict) or any(key not in content for key in REQUIRED_KEYS):
         raise CocodiffError(f"{path}: not a cocodiff checkpoint (expected keys {', '.join(REQUIRED_KEYS)})")
     if content["format"] != CHECKPOINT_FORMAT:

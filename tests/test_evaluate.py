@@ -19,6 +19,7 @@ from cocodiff.cli import run_cli
 from cocodiff.data.annotations import save_annotations
 from cocodiff.data.embedded import CLASSES, EmbeddedConfig, embedded_clip
 from cocodiff.data.pipelines import eval_pipeline
+from cocodiff.errors import CocodiffError
 from cocodiff.evaluate import evenly_spread
 from cocodiff.evaluate import main as evaluate_main
 from cocodiff.fuse import main as fuse_main
@@ -229,6 +230,15 @@ def bad_inputs(tmp_path_factory, val_clips):
         "shuffled": score_file(folder / "b.npz", B, names=NAMES[[1, 0, 2, 3]]),
         "relabelled": score_file(folder / "c.npz", B, labels=np.array([0, 1, 2, 1])),
     }
+
+
+@pytest.mark.parametrize("content", [b"hi\n", b"\x80\x02}q\x00", b"PK\x03\x04junk"])
+def test_a_file_that_is_not_a_checkpoint_is_one_clear_error(content, tmp_path):
+    """Bytes the weights-only unpickler chokes on in odd ways (a memo key it never stored...)."""
+    path = tmp_path / "model.pt"
+    path.write_bytes(content)
+    with pytest.raises(CocodiffError, match="model.pt: not a cocodiff checkpoint"):
+        load_checkpoint(path)
 
 
 @pytest.mark.parametrize("case, message", [
