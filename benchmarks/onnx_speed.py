@@ -7,7 +7,7 @@
 
 The model is the published-width network (base 64 channels, NTU's 25 joints, 2 persons, 60
 classes) with random "trained-like" weights (`backbone_speed.trained_like`), saved as a real
-checkpoint (`cocodiff.checkpoint.save_checkpoint` with `deployment_meta`) and exported with
+checkpoint (`benchmarks/synthetic_model.py`) and exported with
 `export.onnx.export_onnx(checkpoint, out, verify=True)`, exactly as `python -m export.onnx`
 does; the eager rows load the same checkpoint (`cocodiff.checkpoint.build_model`).
 
@@ -69,8 +69,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.proc_memory import reset_peak_rss, rss_mb  # noqa: E402  (torch-free)
+from benchmarks.synthetic_model import BASE_CHANNELS, CLASSES, LAYOUT, PERSONS, synthetic_checkpoint  # noqa: E402
 
-LAYOUT, PERSONS, CLASSES, BASE_CHANNELS = "ntu25", 2, 60, 64
 ROWS = {
     "eager": "PyTorch eager fp32",
     "eager-tuned": "PyTorch eager fp32, tuned malloc",
@@ -93,42 +93,23 @@ def files(workdir: Path, backbone: str) -> dict[str, Path]:
             "ort-fp16": workdir / f"{backbone}_fp16.onnx", "ort-folded": workdir / f"{backbone}_folded.onnx"}
 
 
-def make_checkpoint(path: Path, backbone: str) -> None:
-    """The published-width network with trained-like random weights, as a real checkpoint."""
-    import torch
-
-    from benchmarks.backbone_speed import trained_like
-    from cocodiff.checkpoint import deployment_meta, save_checkpoint
-    from cocodiff.data.layouts import LAYOUTS
-    from cocodiff.models import build_backbone
-
-    torch.manual_seed(0)
-    options = {"base_channels": BASE_CHANNELS, **({"num_persons": PERSONS} if backbone == "ctrgcn" else {})}
-    model = build_backbone(backbone, LAYOUT, 3, CLASSES, **options)
-    trained_like(model, LAYOUTS[LAYOUT].num_joints)
-    meta = deployment_meta(classes=[f"action {i}" for i in range(CLASSES)], layout=LAYOUT, in_channels=3,
-                           num_persons=PERSONS, window=64, modality="joint", pre_normalize=True,
-                           eval_crop_ratio=0.95, backbone=backbone, backbone_options=options, dataset="synthetic")
-    save_checkpoint(path, model=model.eval().state_dict(), meta=meta, config={})
-
-
 def prepare(workdir: Path, backbone: str, rows: list[str], threads: int) -> dict:
     """Checkpoint and the ONNX files the rows need, made or reused; what was done, for the record."""
     import torch
 
-    from cocodiff.scoring import sha256_of
+    from cocodiff.hashing import sha256_of
     from export.metadata import read_metadata
-    from export.onnx import export_onnx
+    from export.exporter import export_onnx
 
     torch.set_num_threads(threads)
     paths, done = files(workdir, backbone), {}
     if not paths["checkpoint"].is_file():
-        make_checkpoint(paths["checkpoint"], backbone)
+        synthetic_checkpoint(paths["checkpoint"], backbone)
     sha = sha256_of(paths["checkpoint"])
     for key, fp16 in (("ort", False), ("ort-fp16", True)):
         if key == "ort" or key in rows:
             out = paths[key]
-            if out.is_file() and read_metadata(out).get("checkpoint_sha256") == sha:
+            if out.is_file() and read_metadata(out).provenance.get("checkpoint_sha256") == sha:
                 done[key] = f"reused {out.name}"
                 continue
             start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""The checkpoint: the contract between training and deployment.
+"""The checkpoint: the weights, and the deployment contract between training and deployment.
 
 A checkpoint is a dict saved with `torch.save` and read back with `weights_only=True` (tensors
 and plain builtins only, so loading one never runs code):
@@ -8,13 +8,16 @@ and plain builtins only, so loading one never runs code):
   inference and export use;
 - `auxiliary`: the state dict of everything training adds around the model (the CoCoDiff
   denoiser and text projections); empty for a plain backbone, never needed to deploy;
-- `meta`: everything needed to rebuild the model and preprocess a live skeleton exactly as in
-  training (see `deployment_meta`);
+- `contract`: the `cocodiff.contract.DeploymentContract`, as plain builtins (`to_dict`):
+  everything needed to rebuild the model and preprocess a live skeleton exactly as in training;
 - `config`: the full training config as nested dicts;
 - `train_state`: optimizer, scheduler, epoch, step, RNG states and metrics history, for
   `--resume`.
 
-Files are written atomically, so a crash during a save leaves the previous checkpoint intact.
+`load_checkpoint` returns that dict with `contract` validated into a `DeploymentContract`.
+Format 1 (before the contract; its `meta` held part of it) is refused in one line that names
+the upgrade command, `python -m cocodiff.upgrade`. Files are written atomically, so a crash
+during a save leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
@@ -29,44 +32,22 @@ from typing import Any
 
 import torch
 
-from cocodiff import __version__
 from cocodiff.atomic import atomic_write_bytes
+from cocodiff.contract import DeploymentContract
 from cocodiff.errors import CocodiffError
 
-CHECKPOINT_FORMAT = 1
-REQUIRED_KEYS = ("format", "model", "meta")
-REQUIRED_META = ("classes", "layout", "in_channels", "num_persons", "window", "modality", "backbone", "backbone_options")
+CHECKPOINT_FORMAT = 2
+REQUIRED_KEYS = ("format", "model", "contract")
 
 
-def deployment_meta(*, classes: list[str], layout: str, in_channels: int, num_persons: int, window: int,
-                    modality: str, pre_normalize: bool, eval_crop_ratio: float, backbone: str,
-                    backbone_options: dict[str, Any], dataset: str, use_score: bool = False) -> dict[str, Any]:
-    """What a deployed model needs besides its weights, as plain builtins."""
-    return {
-        "classes": list(classes),
-        "layout": layout,
-        "in_channels": int(in_channels),
-        "num_persons": int(num_persons),
-        "window": int(window),
-        "modality": modality,
-        "pre_normalize": bool(pre_normalize),
-        "eval_crop_ratio": float(eval_crop_ratio),
-        "use_score": bool(use_score),
-        "backbone": backbone,
-        "backbone_options": dict(backbone_options),
-        "dataset": dataset,
-        "cocodiff_version": __version__,
-    }
-
-
-def save_checkpoint(path: str | os.PathLike, *, model: dict[str, torch.Tensor], meta: dict[str, Any],
+def save_checkpoint(path: str | os.PathLike, *, model: dict[str, torch.Tensor], contract: DeploymentContract,
                     config: dict[str, Any], auxiliary: dict[str, torch.Tensor] | None = None,
                     train_state: dict[str, Any] | None = None) -> None:
     content = {
         "format": CHECKPOINT_FORMAT,
         "model": model,
         "auxiliary": auxiliary or {},
-        "meta": meta,
+        "contract": contract.to_dict(),
         "config": config,
         "train_state": train_state or {},
     }
@@ -75,8 +56,9 @@ def save_checkpoint(path: str | os.PathLike, *, model: dict[str, torch.Tensor], 
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read and check a checkpoint; any problem is one `CocodiffError` naming the file."""
+def read_checkpoint_file(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The raw dict of a checkpoint file of any format; one `CocodiffError` naming the file if it
+    is not one."""
     path = Path(path)
     if not path.exists():
         raise CocodiffError(f"{path}: no such checkpoint")
@@ -95,13 +77,23 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     except (KeyError, IndexError, TypeError, AttributeError) as error:  # the unpickler reading bytes that are not a pickle
         raise CocodiffError(f"{path}: not a cocodiff checkpoint or corrupt (not a torch file: "
                             f"{type(error).__name__} {error})") from None
-    if not isinstance(content, dict) or any(key not in content for key in REQUIRED_KEYS):
+    if not isinstance(content, dict) or "format" not in content or "model" not in content:
         raise CocodiffError(f"{path}: not a cocodiff checkpoint (expected keys {', '.join(REQUIRED_KEYS)})")
+    return content
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read and check a checkpoint; `content["contract"]` is a `DeploymentContract`. Any problem
+    is one `CocodiffError` naming the file."""
+    content = read_checkpoint_file(path, map_location)
+    if content["format"] == 1:
+        raise CocodiffError(f"{path}: checkpoint format 1, saved before cocodiff recorded a deployment contract; "
+                            f"upgrade it once with: python -m cocodiff.upgrade {path}")
     if content["format"] != CHECKPOINT_FORMAT:
         raise CocodiffError(f"{path}: checkpoint format {content['format']}, this cocodiff reads format {CHECKPOINT_FORMAT}")
-    missing = [key for key in REQUIRED_META if key not in content["meta"]]
-    if missing:
-        raise CocodiffError(f"{path}: checkpoint meta lacks {', '.join(missing)}")
+    if "contract" not in content:
+        raise CocodiffError(f"{path}: not a cocodiff checkpoint (expected keys {', '.join(REQUIRED_KEYS)})")
+    content["contract"] = DeploymentContract.from_dict(content["contract"], str(path))
     return content
 
 
@@ -114,8 +106,20 @@ def build_model(checkpoint: dict[str, Any]):
     """The plain Recognizer (encoder + classifier) described by `checkpoint`, weights loaded."""
     from cocodiff.models import build_backbone
 
-    meta = checkpoint["meta"]
-    model = build_backbone(meta["backbone"], meta["layout"], meta["in_channels"], len(meta["classes"]),
-                           **meta["backbone_options"])
+    contract: DeploymentContract = checkpoint["contract"]
+    model = build_backbone(contract.backbone, contract.layout, contract.in_channels, contract.num_classes,
+                           **dict(contract.backbone_options))
     model.load_state_dict(checkpoint["model"], strict=True)
     return model.eval()
+
+
+def load_recognizer(path: str | os.PathLike):
+    """(checkpoint, its Recognizer in eval mode); a checkpoint whose weights do not fit the model
+    its contract describes is one `CocodiffError` naming the file."""
+    checkpoint = load_checkpoint(path)
+    try:
+        model = build_model(checkpoint)
+    except (RuntimeError, ValueError, KeyError, TypeError) as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise CocodiffError(f"{path}: its weights do not fit the model its contract describes ({first})") from None
+    return checkpoint, model

@@ -45,6 +45,9 @@ class DataConfig:
     rotate: float = 0.3  # training: max random rotation (radians) about each axis; 0 = off
     workers: int = 0  # DataLoader worker processes
     embedded_seed: int = 0  # the embedded dataset's own seed (its content, not the run's)
+    fps: float = 0.0  # the clips' frame rate; 0 = the file's own (meta "fps"), required where it has none
+    # how the clips fill person slots: motion, confidence or recorded; "" = the file's own, else recorded
+    person_order: Literal["", "motion", "confidence", "recorded"] = ""
 
 
 @dataclass
@@ -173,6 +176,7 @@ def check_config(config: TrainConfig) -> TrainConfig:
         ("data.rotate", data.rotate >= 0, "must be >= 0 radians"),
         ("data.workers", data.workers >= 0, "must be >= 0"),
         ("data.embedded_seed", data.embedded_seed >= 0, "must be >= 0"),
+        ("data.fps", data.fps >= 0, "must be >= 0 (0: the data's own frame rate)"),
         ("model.base_channels", model.base_channels >= 4 and model.base_channels % 4 == 0,
          "must be a positive multiple of 4"),
         ("model.dropout", 0 <= model.dropout < 1, "must be in [0, 1)"),

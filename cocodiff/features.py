@@ -5,7 +5,7 @@
     python -m cocodiff.features best.pt --data data/ntu60.pkl --split xsub_val --classes "drink water,sit down"
 
 The checkpoint must come from a run trained with the method (`method.enabled: true`): its
-auxiliary is rebuilt from the saved config and meta and loaded strictly. Up to `--per-class`
+auxiliary is rebuilt from the saved config and contract and loaded strictly. Up to `--per-class`
 clips of each shown class go through the checkpoint's evaluation preprocessing and the
 recogniser's encoder (eval mode); each clip's features are noised to `--start` (default
 t_max - 1, the strongest noise training used) and denoised in `--steps` steps, `--samples` times,
@@ -37,10 +37,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from cocodiff.atomic import atomic_write_bytes, atomic_write_text
+from cocodiff.checkpoint import load_recognizer
 from cocodiff.cli import run_cli
+from cocodiff.data.splits import EMBEDDED, checkpoint_data, evenly_spread, load_split
+from cocodiff.device import prepare_device
 from cocodiff.errors import CocodiffError
-from cocodiff.evaluate import EMBEDDED, data_and_split, evenly_spread, load_eval_split, load_model, prepare_device
-from cocodiff.scoring import sha256_of
+from cocodiff.hashing import sha256_of
 
 DEFAULT_CLASSES = 10
 
@@ -122,13 +124,9 @@ def load_auxiliary(checkpoint: dict[str, Any], path: Path, feature_dim: int):
     from cocodiff.method.build import build_auxiliary
 
     method = load_config(base=config).method
-    meta = checkpoint["meta"]
-    try:
-        layout = get_layout(meta["layout"])
-    except (KeyError, ValueError) as error:
-        raise CocodiffError(f"{path}: unknown layout {meta['layout']!r} ({error})") from None
-    auxiliary = build_auxiliary(method, layout, feature_dim=feature_dim, classes=[str(c) for c in meta["classes"]],
-                                dataset=str(meta.get("dataset") or ""))
+    contract = checkpoint["contract"]
+    auxiliary = build_auxiliary(method, get_layout(contract.layout), feature_dim=feature_dim, classes=list(contract.classes),
+                                dataset=contract.dataset)
     try:
         auxiliary.load_state_dict(checkpoint["auxiliary"], strict=True)
     except (RuntimeError, ValueError, KeyError, TypeError) as error:
@@ -170,7 +168,7 @@ def per_class_subset(samples: list[dict[str, Any]], labels: Sequence[int], per_c
 
 
 # ---- features ------------------------------------------------------------------------------------
-def real_and_generated(model, auxiliary, samples: list[dict[str, Any]], meta: dict[str, Any], *, device,
+def real_and_generated(model, auxiliary, samples: list[dict[str, Any]], contract, *, device,
                        batch_size: int, start: int, steps: int, eta: float, draws: int,
                        seed: int) -> dict[str, np.ndarray]:
     """Pooled vectors and logits of the real clips and of `draws` generated features per clip.
@@ -181,12 +179,12 @@ def real_and_generated(model, auxiliary, samples: list[dict[str, Any]], meta: di
     from torch.utils.data import DataLoader
 
     from cocodiff.data.dataset import SkeletonDataset
-    from cocodiff.data.pipelines import eval_pipeline
+    from cocodiff.data.pipelines import InferencePipeline
 
     model = model.to(device).eval()
     auxiliary = auxiliary.to(device).eval()
     generator = torch.Generator(device=device).manual_seed(seed)
-    loader = DataLoader(SkeletonDataset(samples, eval_pipeline(meta)), batch_size=batch_size, shuffle=False)
+    loader = DataLoader(SkeletonDataset(samples, InferencePipeline(contract)), batch_size=batch_size, shuffle=False)
     real, real_logits, generated, generated_logits = [], [], [], []
     with torch.no_grad():
         for x, y in loader:
@@ -334,22 +332,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise CocodiffError(f"--eta {args.eta}: must be in [0, 1]")
     if args.out.suffix.lower() != ".png":
         raise CocodiffError(f"--out {args.out}: the figure is a PNG, name it *.png")
-    checkpoint, model = load_model(args.checkpoint)
+    checkpoint, model = load_recognizer(args.checkpoint)
     auxiliary = load_auxiliary(checkpoint, args.checkpoint, model.encoder.out_channels)
-    meta = checkpoint["meta"]
-    classes = [str(name) for name in meta["classes"]]
+    contract = checkpoint["contract"]
+    classes = list(contract.classes)
     method_config = auxiliary.config
     start = method_config.t_max - 1 if args.start is None else args.start
     if not 0 <= start < method_config.num_steps:
         raise CocodiffError(f"--start {start}: must be in 0..{method_config.num_steps - 1} (the run's "
                             f"method.num_steps; it trained with t < {method_config.t_max})")
     shown = choose_classes(args.classes, classes)
-    data, split = data_and_split(checkpoint, args.checkpoint, args.data, args.split)
+    data, split = checkpoint_data(checkpoint, args.checkpoint, args.data, args.split)
     device = prepare_device(args.device, args.threads)
     # The embedded split is class-major with equal classes, so an even spread of per-class x K
     # clips is per-class clips of every class: only those are generated.
     limit = args.per_class * len(classes) if str(data) == EMBEDDED else None
-    evaluation = load_eval_split(str(data), str(split), checkpoint, limit, from_config=args.data is None)
+    evaluation = load_split(str(data), str(split), checkpoint, limit, from_config=args.data is None)
     samples = per_class_subset(evaluation.samples, shown, args.per_class)
     present = sorted({s["label"] for s in samples}, key=shown.index)
     if len(samples) < 2:
@@ -359,12 +357,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         print(f"note: no clips of {', '.join(missing)} in split {split}", file=sys.stderr)
     shown = present
-    print(f"features of {args.checkpoint} ({meta['backbone']}, latent {method_config.latent}) on {evaluation.source}, "
+    print(f"features of {args.checkpoint} ({contract.backbone}, latent {method_config.latent}) on {evaluation.source}, "
           f"split {split}: {len(samples)} clips of {len(shown)} classes, {args.samples} generated each "
           f"(start t={start}, {args.steps} steps, eta {args.eta:g}, seed {args.seed}); {device}")
 
     began = time.perf_counter()
-    vectors = real_and_generated(model, auxiliary, samples, meta, device=device, batch_size=args.batch_size,
+    vectors = real_and_generated(model, auxiliary, samples, contract, device=device, batch_size=args.batch_size,
                                  start=start, steps=args.steps, eta=args.eta, draws=args.samples, seed=args.seed)
     feature_seconds = time.perf_counter() - began
     real_labels = np.array([s["label"] for s in samples], dtype=np.int64)

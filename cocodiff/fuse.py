@@ -28,7 +28,8 @@ import numpy as np
 
 from cocodiff.cli import run_cli
 from cocodiff.errors import CocodiffError
-from cocodiff.scoring import Scores, fuse, load_scores, sha256_of, summarize, summary_lines, write_report
+from cocodiff.hashing import sha256_of
+from cocodiff.scoring import Scores, fuse, load_scores, summarize, summary_lines, write_report
 
 
 def build_parser() -> argparse.ArgumentParser:

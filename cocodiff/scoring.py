@@ -188,16 +188,6 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def sha256_of(path: str | os.PathLike) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # ---- the confusion plot ----------------------------------------------------------------------
 def plot_confusion(matrix: np.ndarray, classes: Sequence[str], path: str | os.PathLike, title: str) -> None:
     """Row-normalised confusion matrix as a PNG, sized so 10-60 class names stay legible.

@@ -103,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     config, run_dir, checkpoint = resolve(args)
 
     from cocodiff.data.dataset import load_data
-    from cocodiff.training.distributed import configure_threads, init_distributed, shutdown
+    from cocodiff.device import configure_threads
+    from cocodiff.training.distributed import init_distributed, shutdown
     from cocodiff.training.loop import Trainer, make_progress
     from cocodiff.training.memory import keep_freed_memory
 

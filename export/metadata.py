@@ -1,80 +1,71 @@
 """What an exported graph says about itself, in the ONNX file's `metadata_props`.
 
-Everything a runtime needs to preprocess a live skeleton exactly as training did (class names,
-layout, window, persons, channels, modality, normalisation), where the graph came from (the
-checkpoint's SHA-256 and name, the cocodiff version) and how it was made (exporter, opset,
-precision, input layout, outputs). ONNX metadata values are strings: text is stored as is,
-everything else (numbers, booleans, lists, dicts) as JSON, and `read_metadata` decodes each key
-by the type it is known to have.
+Two parts, both plain strings (ONNX metadata values are strings):
+
+- the deployment contract (`cocodiff.contract.DeploymentContract`), one key per field, written
+  by `to_metadata` and read back by `from_metadata`: the same object and the same strict
+  validation as the checkpoint's, so a runtime preprocesses live skeletons exactly as training
+  did;
+- provenance: where the graph came from (the checkpoint's SHA-256 and name, the cocodiff version
+  that exported it) and how it was made (exporter, opset, precision, input layout, outputs, the
+  smallest frame count). Text is stored as is, numbers and lists as JSON.
+
+A runtime that has only onnxruntime reads the same keys through
+`session.get_modelmeta().custom_metadata_map`; `read_metadata` reads them with the onnx package.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from cocodiff import __version__
+from cocodiff.contract import DeploymentContract
 from cocodiff.errors import CocodiffError
-from cocodiff.scoring import sha256_of
+from cocodiff.hashing import sha256_of
 
-# key -> stored as plain text (str) or as JSON (everything else)
-TEXT_KEYS = ("layout", "modality", "backbone", "dataset", "checkpoint_sha256", "checkpoint_name",
-             "cocodiff_version", "trained_with_version", "exporter", "precision", "input_layout")
-JSON_KEYS = ("classes", "num_persons", "window", "in_channels", "pre_normalize", "eval_crop_ratio", "use_score",
-             "backbone_options", "opset", "outputs", "min_frames")
-REQUIRED = ("classes", "layout", "num_persons", "window", "in_channels", "modality", "pre_normalize",
-            "eval_crop_ratio", "use_score", "backbone", "backbone_options", "checkpoint_sha256", "checkpoint_name",
-            "cocodiff_version", "exporter", "opset", "precision", "input_layout", "outputs")
+PROVENANCE_TEXT = ("checkpoint_sha256", "checkpoint_name", "cocodiff_version", "exporter", "precision",
+                   "input_layout")
+PROVENANCE_JSON = ("opset", "outputs", "min_frames")
 
 
-def onnx_metadata(checkpoint: dict, checkpoint_path: Path) -> dict[str, str]:
-    """The checkpoint's part of the metadata: its deployment meta, hash and name (all str)."""
-    meta = checkpoint["meta"]
+@dataclass(frozen=True)
+class ExportMetadata:
+    contract: DeploymentContract
+    provenance: dict[str, Any]  # PROVENANCE_TEXT and PROVENANCE_JSON keys, decoded
+
+
+def onnx_metadata(contract: DeploymentContract, checkpoint_path: Path) -> dict[str, str]:
+    """The checkpoint's part of the metadata: its contract, hash and name (all str)."""
     path = Path(checkpoint_path)
-    values: dict[str, Any] = {
-        "classes": [str(name) for name in meta["classes"]],
-        "layout": meta["layout"],
-        "num_persons": int(meta["num_persons"]),
-        "window": int(meta["window"]),
-        "in_channels": int(meta["in_channels"]),
-        "modality": meta["modality"],
-        "pre_normalize": bool(meta.get("pre_normalize", False)),
-        "eval_crop_ratio": float(meta.get("eval_crop_ratio", 1.0)),
-        "use_score": bool(meta.get("use_score", False)),
-        "backbone": meta["backbone"],
-        "backbone_options": dict(meta["backbone_options"]),
-        "dataset": str(meta.get("dataset", "")),
-        "checkpoint_sha256": sha256_of(path),
-        "checkpoint_name": "/".join(path.resolve().parts[-2:]),  # run folder and file: "ucla_joint/best.pt"
-        "cocodiff_version": __version__,
-        "trained_with_version": str(meta.get("cocodiff_version", "")),
-    }
-    return encode(values)
+    return {**contract.to_metadata(),
+            "checkpoint_sha256": sha256_of(path),
+            "checkpoint_name": "/".join(path.resolve().parts[-2:]),  # run folder and file: "ucla_joint/best.pt"
+            "cocodiff_version": __version__}
 
 
 def export_metadata(*, exporter: str, opset: int, precision: str, outputs: list[str], input_layout: str,
                     min_frames: int) -> dict[str, str]:
     """How the graph was made (all str)."""
-    return encode({"exporter": exporter, "opset": int(opset), "precision": precision, "outputs": list(outputs),
-                   "input_layout": input_layout, "min_frames": int(min_frames)})
+    return {"exporter": exporter, "opset": json.dumps(int(opset)), "precision": precision,
+            "outputs": json.dumps(list(outputs)), "input_layout": input_layout, "min_frames": json.dumps(int(min_frames))}
 
 
-def encode(values: dict[str, Any]) -> dict[str, str]:
-    return {key: value if key in TEXT_KEYS else json.dumps(value, sort_keys=True) for key, value in values.items()}
-
-
-def decode(props: dict[str, str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for key, text in props.items():
-        if key in JSON_KEYS:
-            try:
-                values[key] = json.loads(text)
-            except json.JSONDecodeError:
-                raise CocodiffError(f"ONNX metadata {key!r} is not valid JSON: {text[:60]!r}") from None
-        else:
-            values[key] = text
-    return values
+def decode(props: Mapping[str, str], source: str) -> ExportMetadata:
+    """The contract and provenance among `props`; one CocodiffError naming `source` otherwise."""
+    contract = DeploymentContract.from_metadata(props, source)
+    missing = [key for key in PROVENANCE_TEXT + PROVENANCE_JSON if key not in props]
+    if missing:
+        raise CocodiffError(f"{source}: not a cocodiff export (its metadata lacks {', '.join(missing)})")
+    provenance: dict[str, Any] = {key: props[key] for key in PROVENANCE_TEXT}
+    for key in PROVENANCE_JSON:
+        try:
+            provenance[key] = json.loads(props[key])
+        except json.JSONDecodeError:
+            raise CocodiffError(f"{source}: ONNX metadata {key!r} is not valid JSON: {props[key][:60]!r}") from None
+    return ExportMetadata(contract, provenance)
 
 
 def attach(model, metadata: dict[str, str]) -> None:
@@ -85,7 +76,7 @@ def attach(model, metadata: dict[str, str]) -> None:
         entry.key, entry.value = key, value
 
 
-def read_metadata(onnx_path: str | Path) -> dict[str, Any]:
+def read_metadata(onnx_path: str | Path) -> ExportMetadata:
     """The metadata of a cocodiff ONNX export, decoded; one-line CocodiffError otherwise."""
     import onnx
 
@@ -96,8 +87,4 @@ def read_metadata(onnx_path: str | Path) -> dict[str, Any]:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as error:  # noqa: BLE001 - protobuf raises several types for a bad file
         raise CocodiffError(f"{path}: not an ONNX model ({type(error).__name__})") from None
-    props = {entry.key: entry.value for entry in model.metadata_props}
-    missing = [key for key in REQUIRED if key not in props]
-    if missing:
-        raise CocodiffError(f"{path}: not a cocodiff export (its metadata lacks {', '.join(missing)})")
-    return decode(props)
+    return decode({entry.key: entry.value for entry in model.metadata_props}, str(path))

@@ -28,17 +28,13 @@ from typing import Any, Sequence
 
 from cocodiff.atomic import atomic_write_bytes, atomic_write_text
 from cocodiff.cli import run_cli
+from cocodiff.engine_file import SIDECAR_FORMAT, TensorRTUnavailable, load_tensorrt, sidecar_path
 from cocodiff.errors import CocodiffError
-from cocodiff.scoring import sha256_of
+from cocodiff.hashing import sha256_of
+from export.metadata import ExportMetadata, read_metadata
 from export.reference import TOLERANCE, InputSpec, input_spec, polygraphy_shape, reference_paths, save_reference
 
 Shape = tuple[int, int]  # (B, T): batch and frame count, the two dynamic axes
-SIDECAR_FORMAT = "cocodiff-tensorrt-engine/1"
-MISSING_TENSORRT = "TensorRT is not installed (pip install tensorrt on a CUDA host)"
-
-
-class TensorRTUnavailable(CocodiffError):
-    """TensorRT or a GPU it can use is missing here; the ONNX file is still good elsewhere."""
 
 
 @dataclass(frozen=True)
@@ -61,10 +57,9 @@ def check_profile(min_shape: Shape, opt_shape: Shape, max_shape: Shape) -> None:
 
 
 def profile_shapes(spec: InputSpec, min_shape: Shape, opt_shape: Shape, max_shape: Shape,
-                   metadata: dict[str, Any] | None = None) -> dict[str, tuple[int, ...]]:
+                   min_frames: int = 1) -> dict[str, tuple[int, ...]]:
     """Full (B, M, T, V, C) profile shapes; refuses frame counts below what the graph admits."""
     check_profile(min_shape, opt_shape, max_shape)
-    min_frames = int((metadata or {}).get("min_frames", 1))
     if min_shape[1] < min_frames:
         raise CocodiffError(f"profile min frame count {min_shape[1]} is below the {min_frames} frames this graph needs")
     return {"min": spec.shape(*min_shape), "opt": spec.shape(*opt_shape), "max": spec.shape(*max_shape)}
@@ -77,31 +72,15 @@ def reference_shapes(min_shape: Shape, opt_shape: Shape, max_shape: Shape) -> li
     return list(dict.fromkeys(shapes))
 
 
-def load_tensorrt():
-    """Import TensorRT lazily: nothing else in cocodiff needs it."""
-    try:
-        import tensorrt
-    except ImportError as error:
-        raise TensorRTUnavailable(MISSING_TENSORRT) from error
-    return tensorrt
-
-
 def tensorrt_major(trt) -> int:
     return int(str(trt.__version__).split(".")[0])
 
 
-def onnx_metadata(onnx_path: str | os.PathLike) -> dict[str, Any]:
-    """The deployment metadata the exporter embedded in the ONNX file (classes, layout, window...)."""
-    from export.metadata import read_metadata
-
-    return read_metadata(onnx_path)
-
-
-def onnx_is_half(onnx_path: str | os.PathLike, spec: InputSpec, metadata: dict[str, Any]) -> bool:
+def onnx_is_half(onnx_path: str | os.PathLike, spec: InputSpec, metadata: ExportMetadata) -> bool:
     """Whether the file computes in half precision: its metadata, its input, or its weights say so."""
     import onnx
 
-    if str(metadata.get("precision", "")).lower() in ("fp16", "float16", "half"):
+    if str(metadata.provenance.get("precision", "")).lower() in ("fp16", "float16", "half"):
         return True
     if spec.half:
         return True
@@ -115,8 +94,8 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, *
     """Build a serialized engine with one optimisation profile over B and T; write it and its sidecar."""
     onnx_path, engine_path = Path(onnx_path), Path(engine_path)
     spec = input_spec(onnx_path)
-    metadata = onnx_metadata(onnx_path)
-    shapes = profile_shapes(spec, min_shape, opt_shape, max_shape, metadata)
+    metadata = read_metadata(onnx_path)
+    shapes = profile_shapes(spec, min_shape, opt_shape, max_shape, int(metadata.provenance["min_frames"]))
     half = onnx_is_half(onnx_path, spec, metadata)
     trt = load_tensorrt()
     major = tensorrt_major(trt)
@@ -150,10 +129,6 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, *
                                                    strongly_typed=major >= 11, workspace_mib=workspace_mib),
                                           indent=2) + "\n")
     return info
-
-
-def sidecar_path(engine_path: str | os.PathLike) -> Path:
-    return Path(f"{engine_path}.json")
 
 
 def _create_builder(trt, logger):
@@ -208,16 +183,16 @@ def _gpu_name() -> str | None:
         return None
 
 
-def _sidecar(info: EngineInfo, onnx_path: Path, engine: bytes, spec: InputSpec, metadata: dict[str, Any], *,
+def _sidecar(info: EngineInfo, onnx_path: Path, engine: bytes, spec: InputSpec, metadata: ExportMetadata, *,
              strongly_typed: bool, workspace_mib: int) -> dict[str, Any]:
-    """What a runtime needs besides the engine: the profile, the classes, and where it came from."""
+    """What a runtime needs besides the engine: the contract, the profile, and where it came from."""
     return {
         "format": SIDECAR_FORMAT,
         "engine": info.path.name,
         "engine_sha256": hashlib.sha256(engine).hexdigest(),
         "onnx": onnx_path.name,
         "onnx_sha256": sha256_of(onnx_path),
-        "checkpoint_sha256": metadata.get("checkpoint_sha256"),
+        "checkpoint_sha256": metadata.provenance.get("checkpoint_sha256"),
         "input": spec.name,
         "input_dtype": str(spec.dtype),
         "profile": {key: list(shape) for key, shape in info.shapes.items()},
@@ -227,8 +202,9 @@ def _sidecar(info: EngineInfo, onnx_path: Path, engine: bytes, spec: InputSpec, 
         "gpu": info.gpu,
         "workspace_mib": workspace_mib,
         "timing_cache": str(info.timing_cache) if info.timing_cache else None,
-        "classes": list(metadata.get("classes", [])),
-        "metadata": metadata,
+        "classes": list(metadata.contract.classes),
+        "contract": metadata.contract.to_dict(),
+        "provenance": metadata.provenance,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -290,7 +266,7 @@ def _arguments() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from export.onnx import export_onnx
+    from export.exporter import export_onnx
 
     args = _arguments().parse_args(argv)
     check_profile(args.min, args.opt, args.max)
@@ -299,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     onnx_path = Path(exported.path)
     print(f"wrote {onnx_path} (opset {exported.opset}, max |difference| from PyTorch {exported.max_abs_error:.2g})")
     spec = input_spec(onnx_path)
-    shapes = profile_shapes(spec, args.min, args.opt, args.max, onnx_metadata(onnx_path))
+    shapes = profile_shapes(spec, args.min, args.opt, args.max, exported.min_frames)
     inputs, outputs = save_reference(onnx_path, shapes=reference_shapes(args.min, args.opt, args.max), seed=args.seed)
     print(f"wrote onnxruntime reference inputs {inputs} and outputs {outputs}")
     engine_path = args.out or onnx_path.with_suffix(".engine")

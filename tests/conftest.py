@@ -66,3 +66,19 @@ def tiny_data(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("data") / "tiny.pkl"
     save_annotations(embedded_annotations(EmbeddedConfig(train_per_class=2, test_per_class=1)), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> tuple[Path, Path]:
+    """An untrained tiny CTR-GCN checkpoint (the embedded classes, ntu25, one person, window 16)
+    and its ONNX export, made once per session: the serving tests share the ~20 s trace.
+    Verification against PyTorch is test_export_onnx's business; the serving tests compare the
+    two backends themselves."""
+    pytest.importorskip("onnxruntime")
+    from export.exporter import export_onnx
+    from tiny_runs import untrained_checkpoint
+
+    folder = tmp_path_factory.mktemp("tiny_model")
+    checkpoint = untrained_checkpoint(folder / "tiny.pt")
+    export_onnx(checkpoint, folder / "tiny.onnx", verify=False)
+    return checkpoint, folder / "tiny.onnx"

@@ -18,9 +18,9 @@ from cocodiff.checkpoint import build_model, load_checkpoint, save_checkpoint
 from cocodiff.cli import run_cli
 from cocodiff.data.annotations import save_annotations
 from cocodiff.data.embedded import CLASSES, EmbeddedConfig, embedded_clip
-from cocodiff.data.pipelines import eval_pipeline
+from cocodiff.data.pipelines import InferencePipeline
+from cocodiff.data.splits import evenly_spread
 from cocodiff.errors import CocodiffError
-from cocodiff.evaluate import evenly_spread
 from cocodiff.evaluate import main as evaluate_main
 from cocodiff.fuse import main as fuse_main
 from cocodiff.scoring import Scores, confusion_matrix, fuse, load_scores, save_scores, summarize, summary_lines
@@ -115,7 +115,7 @@ def test_evaluate_a_file(checkpoint, val_clips, tmp_path, capsys):
 
     # The logits are the model's on the checkpoint's own evaluation preprocessing.
     content = load_checkpoint(checkpoint)
-    pipeline = eval_pipeline(content["meta"])
+    pipeline = InferencePipeline(content["contract"])
     with torch.no_grad():
         expected = build_model(content)(torch.from_numpy(np.stack([pipeline(s) for s in val_clips]))).numpy()
     assert np.allclose(scores.logits, expected, atol=1e-4)
@@ -158,10 +158,10 @@ def test_in_process_refusals(checkpoint, tmp_path, capsys):
     far = write_data(tmp_path / "far.pkl", random_clips(2, label=12), layout="ntu25")
     bare = tmp_path / "bare.pt"
     content = load_checkpoint(checkpoint)
-    save_checkpoint(bare, model=content["model"], meta=content["meta"], config={})
+    save_checkpoint(bare, model=content["model"], contract=content["contract"], config={})
     on = [str(checkpoint), "--split", "test", "--data"]
-    cases = [(on + [str(flat)], "2 coordinates per joint, the checkpoint expects 3"),
-             (on + [str(far)], "label 12 is beyond the checkpoint's 12 classes"),
+    cases = [(on + [str(flat)], "2 coordinates per joint, the model expects 3"),
+             (on + [str(far)], "label 12 is beyond the model's 12 classes"),
              ([str(bare)], "carries no training config"),
              ([str(checkpoint), "--limit", "0"], "at least 1"),
              ([str(checkpoint), "--limit", "1", "--out", str(flat)], "exists and is not a directory")]
@@ -244,11 +244,11 @@ def test_a_file_that_is_not_a_checkpoint_is_one_clear_error(content, tmp_path):
 @pytest.mark.parametrize("case, message", [
     ("missing checkpoint", "no such checkpoint"),
     ("corrupt checkpoint", "not a cocodiff checkpoint or corrupt"),
-    ("layout mismatch", "holds layout 'kinect20', but the checkpoint was trained on 'ntu25'"),
+    ("layout mismatch", "holds layout 'kinect20', but the model was trained on 'ntu25'"),
     ("joint count mismatch", "17 joints per frame, but layout 'ntu25' has 25"),
     ("unknown split", "no split 'xsub_val'; the file has test, other"),
     ("unknown embedded split", "no split 'test'; it has train, val"),
-    ("class count mismatch", "names 5 classes, the checkpoint has 12"),
+    ("class count mismatch", "names 5 classes, the model has 12"),
 ])
 def test_evaluate_refuses_bad_input(case, message, checkpoint, bad_inputs, tmp_path):
     argv = {

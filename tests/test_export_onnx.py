@@ -22,17 +22,18 @@ import torch
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from cocodiff.checkpoint import build_model, deployment_meta, load_checkpoint, save_checkpoint  # noqa: E402
+from cocodiff.checkpoint import build_model, load_checkpoint, save_checkpoint  # noqa: E402
 from cocodiff.cli import run_cli  # noqa: E402
-from cocodiff.data.pipelines import eval_pipeline  # noqa: E402
+from cocodiff.data.pipelines import InferencePipeline  # noqa: E402
 from cocodiff.errors import CocodiffError  # noqa: E402
 from cocodiff.models import build_backbone  # noqa: E402
-from export import onnx as export_cli  # noqa: E402
+from export import exporter as export_library  # noqa: E402
 from export.graph import FORBIDDEN_OPS, ExportGraph, Exported, named_weights, op_types  # noqa: E402
 from export.metadata import read_metadata  # noqa: E402
-from export.onnx import OnnxExport, export_onnx, main  # noqa: E402
+from export.exporter import OnnxExport, export_onnx  # noqa: E402
+from export.onnx import main  # noqa: E402
 from export.verify import FP16_TOLERANCE, FP32_TOLERANCE, fit_clips, session  # noqa: E402
-from tiny_runs import tiny  # noqa: E402
+from tiny_runs import contract_for, tiny  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TRT_OPS = REPO.parent / "shared" / "tensorrt_supported_ops.txt"
@@ -70,11 +71,10 @@ def calibrated_checkpoint(path: Path, backbone: str, layout: str, persons: int, 
     with torch.no_grad():
         for _ in range(2):
             model(torch.randn(4, persons, WINDOW, model.encoder.num_joints, 3))
-    meta = deployment_meta(classes=[f"action {i}" for i in range(5)], layout=layout, in_channels=3,
-                           num_persons=persons, window=WINDOW, modality="joint", pre_normalize=not use_score,
-                           eval_crop_ratio=0.9, backbone=backbone, backbone_options=options, dataset="synthetic",
-                           use_score=use_score)
-    save_checkpoint(path, model=model.state_dict(), meta=meta, config={})
+    contract = contract_for([f"action {i}" for i in range(5)], layout, num_persons=persons, window=WINDOW,
+                            pre_normalize=not use_score, eval_crop_ratio=0.9, backbone=backbone,
+                            backbone_options=options, dataset="synthetic", score_channel=use_score)
+    save_checkpoint(path, model=model.state_dict(), contract=contract, config={})
     return path
 
 
@@ -89,11 +89,11 @@ def trained_cocodiff_checkpoint(data: Path, out: Path) -> Path:
     return out / "coco" / "best.pt"
 
 
-def embedded_clips(data: Path, meta: dict, count: int = 4) -> np.ndarray:
+def embedded_clips(data: Path, contract, count: int = 4) -> np.ndarray:
     from cocodiff.data.annotations import load_annotations, split_samples
 
     samples = split_samples(load_annotations(data), "val", data)[:count]
-    pipeline = eval_pipeline(meta)
+    pipeline = InferencePipeline(contract)
     return np.stack([pipeline(sample) for sample in samples])
 
 
@@ -101,7 +101,7 @@ def embedded_clips(data: Path, meta: dict, count: int = 4) -> np.ndarray:
 def cocodiff_export(tiny_data, tmp_path_factory) -> tuple[Path, OnnxExport]:
     """The CoCoDiff-trained CTR-GCN, exported with features and real clips, its auxiliary guarded."""
     checkpoint = trained_cocodiff_checkpoint(tiny_data, tmp_path_factory.mktemp("coco"))
-    clips = embedded_clips(tiny_data, load_checkpoint(checkpoint)["meta"])
+    clips = embedded_clips(tiny_data, load_checkpoint(checkpoint)["contract"])
     with pytest.MonkeyPatch.context() as patch:
         import cocodiff.checkpoint
 
@@ -140,27 +140,27 @@ def test_onnxruntime_matches_pytorch_at_several_shapes(exported):
     assert {t for _, t in shapes} >= {WINDOW // 2, 2 * WINDOW, result.min_frames}
     assert all(check.passed for check in result.checks) and result.max_abs_error < 1e-2
     # Once more, independently, at a shape the export did not check: odd T, B = 4.
-    meta = load_checkpoint(checkpoint)["meta"]
+    contract = load_checkpoint(checkpoint)["contract"]
     joints = build_model(load_checkpoint(checkpoint)).encoder.num_joints
-    x = np.random.default_rng(1).normal(size=(4, meta["num_persons"], 23, joints, 3)).astype(np.float32)
+    x = np.random.default_rng(1).normal(size=(4, contract.num_persons, 23, joints, 3)).astype(np.float32)
     got = session(result.path.read_bytes()).run(None, {"skeleton": x})[0]
     with torch.no_grad():
         want = reference(checkpoint)(torch.from_numpy(x).double()).numpy()
-    assert got.shape == want.shape == (4, len(meta["classes"]))
+    assert got.shape == want.shape == (4, contract.num_classes)
     assert np.abs(got - want).max() <= FP32_TOLERANCE * max(1.0, np.abs(want).max())
 
 
 def test_batch_and_frames_are_symbolic(exported):
     checkpoint, result = exported
-    meta = load_checkpoint(checkpoint)["meta"]
+    contract = load_checkpoint(checkpoint)["contract"]
     model = onnx.load(str(result.path))
     (skeleton,) = model.graph.input
     dims = [d.dim_param or d.dim_value for d in skeleton.type.tensor_type.shape.dim]
     joints = build_model(load_checkpoint(checkpoint)).encoder.num_joints
-    assert skeleton.name == "skeleton" and dims == ["batch", meta["num_persons"], "frames", joints, 3]
+    assert skeleton.name == "skeleton" and dims == ["batch", contract.num_persons, "frames", joints, 3]
     logits = model.graph.output[0]
     assert logits.name == "logits"
-    assert [d.dim_param or d.dim_value for d in logits.type.tensor_type.shape.dim] == ["batch", len(meta["classes"])]
+    assert [d.dim_param or d.dim_value for d in logits.type.tensor_type.shape.dim] == ["batch", contract.num_classes]
 
 
 def test_no_operator_tensorrt_would_refuse(exported):
@@ -199,11 +199,10 @@ def test_graph_weights_are_exactly_the_recognisers_parameters(exported):
 
 def test_metadata_round_trips(exported):
     checkpoint, result = exported
-    meta = load_checkpoint(checkpoint)["meta"]
-    read = read_metadata(result.path)
-    for key in ("classes", "layout", "num_persons", "window", "in_channels", "modality", "pre_normalize",
-                "eval_crop_ratio", "use_score", "backbone", "backbone_options"):
-        assert read[key] == meta[key], key
+    contract = load_checkpoint(checkpoint)["contract"]
+    metadata = read_metadata(result.path)
+    assert metadata.contract == contract  # the same object, through the same strict validation
+    read = metadata.provenance
     assert read["checkpoint_sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
     assert read["checkpoint_name"] == f"{checkpoint.parent.name}/{checkpoint.name}"
     assert read["cocodiff_version"] and read["exporter"] == "dynamo" and read["opset"] == 18
@@ -221,8 +220,8 @@ def test_cocodiff_checkpoint_exports_without_its_auxiliary(cocodiff_export):
     assert content["auxiliary"], "the fixture should carry a trained auxiliary"
     names = {tensor.name for tensor in onnx.load(str(result.path)).graph.initializer}
     assert not names & set(content["auxiliary"])
-    plain = build_backbone("ctrgcn", "ntu25", 3, len(content["meta"]["classes"]),
-                           **content["meta"]["backbone_options"])
+    plain = build_backbone("ctrgcn", "ntu25", 3, content["contract"].num_classes,
+                           **content["contract"].backbone_options)
     assert result.parameters == sum(p.numel() for p in plain.parameters())
     assert any(check.source == "real" for check in result.checks)
 
@@ -243,12 +242,12 @@ def test_features_output_is_the_pooled_classifier_input(cocodiff_export):
 
 def embedded_clips_of(checkpoint: Path) -> np.ndarray:
     config = load_checkpoint(checkpoint)["config"]
-    return embedded_clips(Path(config["data"]["dataset"]), load_checkpoint(checkpoint)["meta"])
+    return embedded_clips(Path(config["data"]["dataset"]), load_checkpoint(checkpoint)["contract"])
 
 
 def stub_exporter(monkeypatch, model: onnx.ModelProto, min_frames: int) -> None:
     """Make `export_graph` return `model` at once: tests of what follows the trace need no trace."""
-    monkeypatch.setattr(export_cli, "export_graph", lambda *args: Exported(model, "dynamo", min_frames))
+    monkeypatch.setattr(export_library, "export_graph", lambda *args: Exported(model, "dynamo", min_frames))
 
 
 def test_command_line_float16_export(cocodiff_export, tmp_path, capsys, monkeypatch):
@@ -267,7 +266,7 @@ def test_command_line_float16_export(cocodiff_export, tmp_path, capsys, monkeypa
     assert f"bound {FP16_TOLERANCE:g}" in printed
     half = onnx.load(str(out))
     onnx.checker.check_model(half)
-    assert read_metadata(out)["precision"] == "fp16"
+    assert read_metadata(out).provenance["precision"] == "fp16"
     weights = named_weights(half, set(dict(build_model(load_checkpoint(checkpoint)).named_parameters())))
     assert {t.data_type for t in weights.values()} == {onnx.TensorProto.FLOAT16}
     assert all(t.data_type != onnx.TensorProto.FLOAT for t in half.graph.initializer)
@@ -327,7 +326,7 @@ def test_legacy_exporter_is_the_fallback(tmp_path, monkeypatch):
     monkeypatch.setattr(export.graph, "_dynamo", broken)
     checkpoint = calibrated_checkpoint(tmp_path / "best.pt", "stgcn", "kinect20", 1, False)
     result = export_onnx(checkpoint, tmp_path / "legacy.onnx")
-    assert read_metadata(result.path)["exporter"] == "torchscript"
+    assert read_metadata(result.path).provenance["exporter"] == "torchscript"
     assert "dynamo exporter failed (RuntimeError: dynamo exporter unavailable)" in result.note
     assert result.parameters == result.torch_parameters and all(check.passed for check in result.checks)
 
@@ -340,5 +339,5 @@ def test_read_metadata_refuses_other_files(tmp_path):
         [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
         [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])]))
     onnx.save(plain, str(tmp_path / "plain.onnx"))
-    with pytest.raises(CocodiffError, match="not a cocodiff export"):
+    with pytest.raises(CocodiffError, match="carries no deployment contract"):
         read_metadata(tmp_path / "plain.onnx")

@@ -1,7 +1,7 @@
 """TensorRT export: engine building and running against a fake `tensorrt`, the real no-TensorRT path.
 
 TensorRT cannot be installed here (no GPU, no NVIDIA index), so the calls export.trt and
-export.trt_runtime make are checked against a stand-in module that records them, for a 10.x and an
+serve.backends.tensorrt_engine make are checked against a stand-in module that records them, for a 10.x and an
 11.x version. The path a CPU machine really takes (ONNX file and polygraphy reference outputs,
 then exit 2 with the commands for a GPU host) runs for real on a tiny checkpoint.
 
@@ -234,7 +234,11 @@ def fake(monkeypatch, tmp_path):
         real = getattr(export.trt, name)
         monkeypatch.setattr(export.trt, name,
                             lambda path, data, real=real: (written.append(Path(path)), real(path, data)))
-    monkeypatch.setattr(export.trt, "onnx_metadata", lambda path: {"classes": CLASSES, "checkpoint_sha256": "abc"})
+    from export.metadata import ExportMetadata
+    from tiny_runs import contract_for
+
+    toy = ExportMetadata(contract_for(CLASSES), {"checkpoint_sha256": "abc", "min_frames": 1, "precision": "fp32"})
+    monkeypatch.setattr(export.trt, "read_metadata", lambda path: toy)
 
     def install(version: str, **options) -> FakeTensorRT:
         trt = FakeTensorRT(version, **options)
@@ -363,14 +367,14 @@ def test_profile_must_be_ordered(tmp_path):
         check_profile((1, 16), (1, 8), (2, 64))
     spec = input_spec(toy_onnx(tmp_path / "toy.onnx"))
     with pytest.raises(CocodiffError, match="min frame count 2 is below the 4 frames this graph needs"):
-        profile_shapes(spec, (1, 2), (1, 8), (2, 64), {"min_frames": 4})
+        profile_shapes(spec, (1, 2), (1, 8), (2, 64), min_frames=4)
 
 
 # --- running ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("version, io_dtype", [("10.9.0", "FLOAT"), ("11.4.0", "HALF")])
 def test_runner_name_based_io(fake, tmp_path, version, io_dtype):
-    from export.trt_runtime import TensorRTRunner
+    from serve.backends.tensorrt_engine import TensorRTRunner
 
     trt = fake(version, io_dtype=io_dtype)
     build(tmp_path, half=io_dtype == "HALF", fp16=io_dtype == "HALF", cache=False)
@@ -391,7 +395,7 @@ def test_runner_name_based_io(fake, tmp_path, version, io_dtype):
 
 
 def test_runner_without_sidecar_uses_the_engine_profile(fake, tmp_path):
-    from export.trt_runtime import TensorRTRunner
+    from serve.backends.tensorrt_engine import TensorRTRunner
 
     fake("10.9.0")
     (tmp_path / "bare.engine").write_bytes(b"ENGINE-BYTES")
@@ -399,6 +403,30 @@ def test_runner_without_sidecar_uses_the_engine_profile(fake, tmp_path):
     assert runner.classes == [] and runner.max_shape == (2, 1, 64, 25, 3)
     with pytest.raises(CocodiffError, match="outside"):
         runner(np.zeros((1, 1, 8, 25, 3), np.float32))
+
+
+def test_the_tensorrt_backend_takes_its_contract_from_the_sidecar(fake, tmp_path):
+    """serve's TensorRT backend over the runner: the contract the build copied from the ONNX file's
+    metadata, and the backend interface (checked batch in, float32 logits out)."""
+    from serve.backends import ModelInputError
+    from serve.backends.tensorrt_engine import TensorRTBackend
+    from tiny_runs import contract_for
+
+    fake("10.9.0")
+    build(tmp_path, cache=False)
+    backend = TensorRTBackend(tmp_path / "toy.engine", buffers=HostBuffers())
+    assert backend.contract == contract_for(CLASSES) and backend.name == "tensorrt"
+    x = np.random.default_rng(2).standard_normal((2, 1, 20, 25, 3)).astype(np.float32)
+    np.testing.assert_allclose(backend.predict(x), _logits(x), atol=1e-6)
+    with pytest.raises(ModelInputError, match="NaN"):
+        backend.predict(np.full((1, 1, 20, 25, 3), np.nan, np.float32))
+    (tmp_path / "bare.engine").write_bytes(b"ENGINE-BYTES")
+    with pytest.raises(CocodiffError, match="bare.engine.json: missing, or holds no deployment contract"):
+        TensorRTBackend(tmp_path / "bare.engine", buffers=HostBuffers())
+    (tmp_path / "old.engine").write_bytes(b"ENGINE-BYTES")
+    (tmp_path / "old.engine.json").write_text('{"format": "cocodiff-tensorrt-engine/1"}')
+    with pytest.raises(CocodiffError, match="engine sidecar of format 'cocodiff-tensorrt-engine/1'"):
+        TensorRTBackend(tmp_path / "old.engine", buffers=HostBuffers())
 
 
 # --- the real path on this machine: no TensorRT ---------------------------------------------------
@@ -436,8 +464,8 @@ def test_cli_fp16_with_tensorrt11_builds_from_the_half_onnx(no_tensorrt_run, mon
     torch.set_num_threads(1)
     traced = no_tensorrt_run[0] / "tiny.onnx"  # float32, exported from untrained_checkpoint(seed=0)
     assert traced.is_file(), no_tensorrt_run[1].stderr
-    min_frames = int(read_metadata(traced)["min_frames"])
-    monkeypatch.setattr("export.onnx.export_graph",
+    min_frames = int(read_metadata(traced).provenance["min_frames"])
+    monkeypatch.setattr("export.exporter.export_graph",
                         lambda *args: Exported(onnx.load(str(traced)), "dynamo", min_frames))
     trt = FakeTensorRT("11.4.0")
     # Not through sys.modules here: torch's exporter looks for a `tensorrt` module too, and a fake
@@ -454,7 +482,7 @@ def test_cli_fp16_with_tensorrt11_builds_from_the_half_onnx(no_tensorrt_run, mon
     assert sidecar["classes"] == list(EMBEDDED) and sidecar["precision"] == "fp16"
     assert sidecar["onnx"] == "tiny16.onnx" and (tmp_path / "cache.bin").read_bytes() == b"+timings"
     assert (tmp_path / "tiny16.ref_outputs.json").is_file() and "--model-type engine" in out
-    assert read_metadata(tmp_path / "tiny16.onnx")["precision"] == "fp16"
+    assert read_metadata(tmp_path / "tiny16.onnx").provenance["precision"] == "fp16"
 
 
 def _env() -> dict[str, str]:

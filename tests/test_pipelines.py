@@ -9,14 +9,16 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from cocodiff.checkpoint import deployment_meta
 from cocodiff.config import load_config
 from cocodiff.data.dataset import SkeletonDataset, load_data
 from cocodiff.data.embedded import generate_clip
 from cocodiff.data.layouts import get_layout
-from cocodiff.data.pipelines import eval_pipeline, preprocess_meta, train_pipeline
+from cocodiff.contract import DeploymentContract
+from cocodiff.data.pipelines import InferencePipeline, train_pipeline
 from cocodiff.errors import CocodiffError
+from cocodiff.data.frames import KINECT
 from cocodiff.training.loop import batch_order
+from tiny_runs import contract_for
 
 
 def clip(seed: int = 0):
@@ -27,9 +29,13 @@ def data_config(*overrides):
     return load_config(overrides=["data.window=16", *overrides]).data
 
 
-def meta_for(data, layout="ntu25"):
-    return deployment_meta(classes=["a", "b"], in_channels=3, backbone="ctrgcn", backbone_options={},
-                           dataset="test", **preprocess_meta(data, layout))
+def contract_of(data, layout="ntu25", classes=("a", "b")):
+    """The contract a run on `data` would write (see cocodiff.training.deployment); 2D for the
+    COCO and OpenPose layouts."""
+    coordinates = 2 if layout in ("coco17", "openpose18") else 3
+    return contract_for(classes, layout, in_channels=coordinates + (1 if data.use_score else 0), window=data.window, num_persons=data.num_persons,
+                        modality=data.modality, pre_normalize=data.pre_normalize,
+                        eval_crop_ratio=data.eval_crop_ratio, score_channel=data.use_score)
 
 
 @pytest.mark.parametrize("modality", ["joint", "bone", "joint_motion", "bone_motion"])
@@ -37,7 +43,7 @@ def meta_for(data, layout="ntu25"):
 def test_shapes_and_dtype(modality, persons):
     data = data_config(f"data.modality={modality}", f"data.num_persons={persons}")
     sample = clip()
-    outputs = train_pipeline(data, "ntu25")(sample, np.random.default_rng(0)), eval_pipeline(meta_for(data))(sample)
+    outputs = train_pipeline(data, "ntu25")(sample, np.random.default_rng(0)), InferencePipeline(contract_of(data))(sample)
     for output in outputs:
         assert output.shape == (persons, 16, 25, 3) and output.dtype == np.float32
         assert output.flags.c_contiguous and np.isfinite(output).all()
@@ -52,7 +58,7 @@ def test_2d_clips_and_other_layouts():
     data = data_config("data.num_persons=2")
     out = train_pipeline(data, layout)({"keypoint": keypoint}, rng)
     assert out.shape == (2, 16, 17, 2)
-    assert eval_pipeline(meta_for(data, "coco17"))({"keypoint": keypoint}).shape == (2, 16, 17, 2)
+    assert InferencePipeline(contract_of(data, "coco17"))({"keypoint": keypoint}).shape == (2, 16, 17, 2)
 
 
 def test_train_pipeline_is_deterministic_given_the_generator():
@@ -72,18 +78,19 @@ def test_no_augmentation_knobs():
     assert np.allclose(a[0, 0], sample["keypoint"][0, 0])  # raw coordinates, first frame kept
 
 
-def test_eval_pipeline_from_meta_alone():
+def test_inference_pipeline_from_the_contract_alone():
     data = data_config("data.eval_crop_ratio=0.8", "data.modality=bone")
-    meta = meta_for(data)
+    contract = contract_of(data)
     sample = clip()
-    a, b = eval_pipeline(meta)(sample), eval_pipeline(dict(meta))(sample)
-    assert np.array_equal(a, b)
-    # The meta survives a checkpoint-style round trip as plain builtins.
-    assert np.array_equal(eval_pipeline(pickle.loads(pickle.dumps(meta)))(sample), a)
-    other = eval_pipeline({**meta, "eval_crop_ratio": 1.0})(sample)
-    assert not np.array_equal(a, other)
-    with pytest.raises(CocodiffError, match="lacks window"):
-        eval_pipeline({k: v for k, v in meta.items() if k != "window"})
+    a = InferencePipeline(contract)(sample)
+    # The contract survives a checkpoint-style round trip as plain builtins.
+    rebuilt = DeploymentContract.from_dict(pickle.loads(pickle.dumps(contract.to_dict())))
+    assert InferencePipeline(rebuilt) == InferencePipeline(contract)
+    assert np.array_equal(InferencePipeline(rebuilt)(sample), a)
+    other = InferencePipeline(contract.replace(eval_crop_ratio=1.0))
+    assert other != InferencePipeline(contract) and not np.array_equal(a, other(sample))
+    with pytest.raises(CocodiffError, match="lacks field.* window"):
+        DeploymentContract.from_dict({k: v for k, v in contract.to_dict().items() if k != "window"})
 
 
 def test_train_pipeline_pickles_for_loader_workers():
@@ -130,13 +137,17 @@ def test_load_data_checks_layout(tmp_path):
     assert splits.classes == content["meta"]["classes"]
     with pytest.raises(CocodiffError, match="holds layout 'ntu25' but the config asks for data.layout='kinect20'"):
         load_data(load_config(overrides=[f"data.dataset={path}", "data.layout=kinect20"]).data)
-    content["meta"] = {}  # a PYSKL-style file: the config names the layout
+    content["meta"] = {}  # a PYSKL-style file: the config names the layout and frame rate
     save_annotations(content, path)
     with pytest.raises(CocodiffError, match="25 joints per frame, but layout 'kinect20' has 20"):
         load_data(load_config(overrides=[f"data.dataset={path}", "data.layout=kinect20"]).data)
-    assert load_data(load_config(overrides=[f"data.dataset={path}", "data.layout=ntu25"]).data).classes[0] == "class 0"
+    with pytest.raises(CocodiffError, match="does not record its frame rate .*set data.fps"):
+        load_data(load_config(overrides=[f"data.dataset={path}", "data.layout=ntu25"]).data)
+    plain = load_data(load_config(overrides=[f"data.dataset={path}", "data.layout=ntu25", "data.fps=25"]).data)
+    assert plain.classes[0] == "class 0" and plain.fps == 25 and plain.person_order == "recorded"
+    assert plain.frame == KINECT  # 3D data that names no frame: the Kinect camera frame
     with pytest.raises(CocodiffError, match="no split 'xsub_train'"):
-        load_data(load_config(overrides=[f"data.dataset={path}", "data.layout=ntu25",
+        load_data(load_config(overrides=[f"data.dataset={path}", "data.layout=ntu25", "data.fps=30",
                                          "data.train_split=xsub_train"]).data)
 
 
@@ -155,9 +166,10 @@ def test_use_score_appends_confidence_as_a_channel(kinetics_dir, tmp_path):
     splits = load_data(data)
     assert splits.in_channels == 3 and splits.layout.name == "openpose18"
     sample = splits.val[0]
-    meta = deployment_meta(classes=splits.classes, in_channels=3, backbone="ctrgcn", backbone_options={},
-                           dataset="kinetics", **preprocess_meta(data, splits.layout))
-    for output in (train_pipeline(data, splits.layout)(sample, np.random.default_rng(0)), eval_pipeline(meta)(sample)):
+    contract = contract_of(data, "openpose18", classes=splits.classes)
+    assert contract.frame == splits.frame and contract.in_channels == splits.in_channels
+    for output in (train_pipeline(data, splits.layout)(sample, np.random.default_rng(0)),
+                   InferencePipeline(contract)(sample)):
         assert output.shape == (2, 20, 18, 3)
         present = np.abs(output[..., :2]).sum(-1) > 0
         assert (output[..., 2][~present] == 0).all() and (output[..., 2][present] > 0).mean() > 0.9

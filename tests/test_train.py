@@ -16,7 +16,9 @@ import torch
 from cocodiff.checkpoint import build_model, load_checkpoint
 from cocodiff.config import load_config
 from cocodiff.data.embedded import EmbeddedConfig, embedded_annotations
-from cocodiff.data.pipelines import eval_pipeline
+from cocodiff.contract import DeploymentContract
+from cocodiff.data.frames import KINECT
+from cocodiff.data.pipelines import InferencePipeline
 from cocodiff.training.metrics import TIMING_KEYS, read_metrics
 from cocodiff.training.schedule import learning_rate
 
@@ -53,18 +55,22 @@ def test_tiny_run_end_to_end(tiny_data, tmp_path, capsys):
     assert f"python -m cocodiff.evaluate {run / 'best.pt'} --data {tiny_data} --split val" in out
 
     # The checkpoint loads without running code and rebuilds the model and its preprocessing from
-    # `meta` alone: evaluating last.pt that way reproduces the last epoch's validation numbers.
+    # deployment contract alone: evaluating last.pt that way reproduces the last epoch's validation.
     raw = torch.load(run / "last.pt", weights_only=True)
-    meta = raw["meta"]
-    assert meta["layout"] == "ntu25" and meta["window"] == 16 and meta["num_persons"] == 1
-    assert meta["classes"][0] == "wave right hand" and len(meta["classes"]) == 12
-    assert meta["pre_normalize"] is True and meta["eval_crop_ratio"] == 0.95 and meta["modality"] == "joint"
+    contract = DeploymentContract.from_dict(raw["contract"])
+    assert contract.layout == "ntu25" and contract.window == 16 and contract.num_persons == 1
+    assert contract.classes[0] == "wave right hand" and len(contract.classes) == 12
+    assert contract.pre_normalize is True and contract.eval_crop_ratio == 0.95 and contract.modality == "joint"
+    assert contract.frame == KINECT and contract.fps == 30.0 and contract.person_order == "recorded"
+    content = embedded_annotations(EmbeddedConfig(train_per_class=2, test_per_class=1))
+    train_names = set(content["split"]["train"])
+    durations = [s["total_frames"] for s in content["annotations"] if s["frame_dir"] in train_names]
+    assert contract.clip_seconds == pytest.approx(np.median(durations) / 30.0, abs=1e-3)
     assert raw["config"]["model"]["base_channels"] == 8 and raw["train_state"]["step"] == 6
     model = build_model(load_checkpoint(run / "last.pt"))
-    content = embedded_annotations(EmbeddedConfig(train_per_class=2, test_per_class=1))
     names = set(content["split"]["val"])
     val = [s for s in content["annotations"] if s["frame_dir"] in names]
-    pipeline = eval_pipeline(meta)
+    pipeline = InferencePipeline(contract)
     x = torch.from_numpy(np.stack([pipeline(s) for s in val]))
     y = torch.tensor([s["label"] for s in val])
     with torch.no_grad():
@@ -73,7 +79,7 @@ def test_tiny_run_end_to_end(tiny_data, tmp_path, capsys):
     assert 100.0 * (logits.argmax(1) == y).float().mean().item() == pytest.approx(lines[-1]["val_top1"])
     assert loss == pytest.approx(lines[-1]["val_loss"], rel=1e-4)
     best = torch.load(run / "best.pt", weights_only=True)
-    assert best["meta"] == meta and "optimizer" not in best["train_state"]
+    assert best["contract"] == raw["contract"] and "optimizer" not in best["train_state"]
 
     # A finished run resumed does nothing more; the same run started again is refused.
     code, out, _ = train(["--resume", str(run)], capsys)

@@ -21,11 +21,30 @@ def train(argv: list[str], capsys) -> tuple[int, str, str]:
     return code, out, err
 
 
+def contract_for(classes, layout: str = "ntu25", *, in_channels: int = 3, num_persons: int = 1, window: int = 16,
+                 modality: str = "joint", pre_normalize: bool = True, eval_crop_ratio: float = 0.95,
+                 backbone: str = "ctrgcn", backbone_options: dict | None = None, dataset: str = "test",
+                 score_channel: bool = False, fps: float = 30.0, clip_seconds: float = 2.0,
+                 person_order: str = "recorded", frame=None):
+    """A deployment contract for tests, with the embedded data's frame unless told otherwise."""
+    from cocodiff.contract import DeploymentContract
+    from cocodiff.data.frames import default_frame
+    from cocodiff.data.layouts import get_layout
+
+    return DeploymentContract(
+        classes=tuple(classes), layout=layout, joints=get_layout(layout).joints,
+        frame=frame or default_frame(in_channels - (1 if score_channel else 0)), window=window,
+        num_persons=num_persons, person_order=person_order, modality=modality, in_channels=in_channels,
+        score_channel=score_channel, pre_normalize=pre_normalize, eval_crop_ratio=eval_crop_ratio, fps=fps,
+        clip_seconds=clip_seconds, backbone=backbone, backbone_options=backbone_options or {}, dataset=dataset,
+        versions={"cocodiff": "test"})
+
+
 def untrained_checkpoint(path: Path, seed: int = 0) -> Path:
     """An untrained tiny CTR-GCN (width 8, window 16) on the embedded classes, saved as a checkpoint."""
     import torch
 
-    from cocodiff.checkpoint import deployment_meta, save_checkpoint
+    from cocodiff.checkpoint import save_checkpoint
     from cocodiff.config import TrainConfig, config_to_dict
     from cocodiff.data.embedded import CLASSES
     from cocodiff.models import build_backbone
@@ -33,8 +52,6 @@ def untrained_checkpoint(path: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     options = {"base_channels": 8, "num_persons": 1, "dropout": 0.0}
     model = build_backbone("ctrgcn", "ntu25", 3, len(CLASSES), **options)
-    meta = deployment_meta(classes=list(CLASSES), layout="ntu25", in_channels=3, num_persons=1, window=16,
-                           modality="joint", pre_normalize=True, eval_crop_ratio=0.95, backbone="ctrgcn",
-                           backbone_options=options, dataset="embedded")
-    save_checkpoint(path, model=model.state_dict(), meta=meta, config=config_to_dict(TrainConfig()))
+    contract = contract_for(CLASSES, backbone_options=options, dataset="embedded")
+    save_checkpoint(path, model=model.state_dict(), contract=contract, config=config_to_dict(TrainConfig()))
     return path

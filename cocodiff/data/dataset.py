@@ -2,7 +2,8 @@
 
 `load_data(data_config)` reads the source the config names (the embedded dataset, or an
 annotation file), checks its layout against the config, validates every sample of the two
-splits and returns them with the class names. `SkeletonDataset` turns one split into model
+splits and returns them with what the deployment contract needs to know of the data: class
+names, coordinate frame, frame rate, how person slots are ordered and how long clips last. `SkeletonDataset` turns one split into model
 input through a pipeline (`cocodiff.data.pipelines`).
 
 Randomness: an item is asked for by the key `(epoch, index)`, and the training pipeline gets a
@@ -22,8 +23,10 @@ import torch
 from torch.utils.data import Dataset
 
 from cocodiff.data.annotations import file_layout, load_annotations, split_samples
+from cocodiff.data.frames import CoordinateFrame, default_frame
 from cocodiff.data.layouts import Layout, get_layout
 from cocodiff.data.sample import Sample
+from cocodiff.data.transforms import valid_frames
 from cocodiff.errors import CocodiffError, DataError
 
 if TYPE_CHECKING:
@@ -40,6 +43,14 @@ class DataSplits:
     classes: list[str]
     dataset: str  # "embedded" or the file's meta "dataset" (else its file name)
     in_channels: int
+    fps: float  # the clips' frame rate
+    frame: CoordinateFrame  # the clips' coordinate frame
+    person_order: str  # how the clips fill their person slots (see cocodiff.contract)
+
+    @property
+    def clip_seconds(self) -> float:
+        """The median duration of the training clips' valid spans (first to last non-empty frame)."""
+        return float(np.median([max(valid_frames(s["keypoint"]), 1) for s in self.train])) / self.fps
 
 
 def load_data(data: DataConfig) -> DataSplits:
@@ -70,7 +81,21 @@ def load_data(data: DataConfig) -> DataSplits:
         if unscored is not None:
             raise DataError(source, f"data.use_score=true, but sample {unscored!r} has no keypoint_score")
         in_channels += 1
-    return DataSplits(train, val, layout, classes, str(name), in_channels)
+    meta = content["meta"]
+    frame = CoordinateFrame.from_dict(meta["frame"], f"{source}: meta 'frame'") if "frame" in meta else \
+        default_frame(in_channels - (1 if data.use_score else 0))
+    return DataSplits(train, val, layout, classes, str(name), in_channels, _fps(meta, data, source), frame,
+                      data.person_order or str(meta.get("person_order", "recorded")))
+
+
+def _fps(meta: dict[str, Any], data: DataConfig, source) -> float:
+    if data.fps > 0:
+        return float(data.fps)
+    fps = meta.get("fps")
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
+        raise DataError(source, "does not record its frame rate (meta 'fps'): set data.fps, e.g. data.fps=30 for "
+                                "Kinect recordings")
+    return float(fps)
 
 
 def _layout(content: dict[str, Any], source, wanted: str | None) -> Layout:

@@ -68,28 +68,6 @@ def init_distributed(device: str) -> tuple[Dist, torch.device]:
     return info, chosen
 
 
-def configure_threads(threads: int) -> int:
-    """Set torch's CPU thread count and return it.
-
-    `threads` > 0 is used as given. 0 keeps $OMP_NUM_THREADS where it is set (torchrun sets it
-    to 1 per process), and otherwise takes the cores that the load average says are idle, at
-    least one. On a shared machine this matters a lot: on 2 cores with other jobs running, one
-    thread trained CTR-GCN 10-20x faster than two, whose every parallel region waited for a
-    descheduled thread.
-    """
-    if threads == 0 and os.environ.get("OMP_NUM_THREADS"):
-        return torch.get_num_threads()
-    if threads == 0:
-        cores = os.cpu_count() or 1
-        try:
-            idle = cores - os.getloadavg()[0]
-        except OSError:
-            idle = cores
-        threads = max(1, min(torch.get_num_threads(), int(idle + 0.5)))
-    torch.set_num_threads(threads)
-    return threads
-
-
 def shutdown(info: Dist) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()

@@ -30,13 +30,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from cocodiff.checkpoint import deployment_meta, save_checkpoint
+from cocodiff.checkpoint import save_checkpoint
 from cocodiff.config import TrainConfig, config_to_dict
 from cocodiff.data.dataset import DataSplits, SkeletonDataset
-from cocodiff.data.pipelines import eval_pipeline, preprocess_meta, train_pipeline
+from cocodiff.data.pipelines import InferencePipeline, train_pipeline
 from cocodiff.errors import CocodiffError
 from cocodiff.method.build import build_auxiliary
 from cocodiff.models import build_backbone
+from cocodiff.training.deployment import backbone_options, training_contract
 from cocodiff.training.distributed import Dist, all_reduce_sum, convert_batchnorm
 from cocodiff.training.metrics import MetricsLog
 from cocodiff.training.objective import Objective
@@ -75,13 +76,6 @@ def batch_order(seed: int, epoch: int, num_samples: int, batch_size: int) -> lis
     return [order[i * batch_size:(i + 1) * batch_size].tolist() for i in range(full)]
 
 
-def backbone_options(config: TrainConfig) -> dict[str, Any]:
-    options: dict[str, Any] = {"base_channels": config.model.base_channels, "dropout": config.model.dropout}
-    if config.model.backbone == "ctrgcn":
-        options["num_persons"] = config.data.num_persons
-    return options
-
-
 def _collate(items):
     return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
 
@@ -101,10 +95,7 @@ class Trainer:
                                 f"(optim.batch_size={optim.batch_size})")
         if config.precision == "fp16" and device.type != "cuda":
             raise CocodiffError("precision=fp16 needs a CUDA device; on CPU use precision=bf16 or fp32")
-        self.meta = deployment_meta(
-            classes=data.classes, in_channels=data.in_channels, backbone=config.model.backbone,
-            backbone_options=backbone_options(config), dataset=data.dataset,
-            **preprocess_meta(config.data, data.layout))
+        self.contract = training_contract(config, data)
         torch.manual_seed(config.seed)
         self.dtype = torch.float64 if config.precision == "fp64" else torch.float32
         model = build_backbone(config.model.backbone, data.layout, data.in_channels, len(data.classes),
@@ -135,7 +126,7 @@ class Trainer:
         self.autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else nullcontext
         self.train_set = SkeletonDataset(data.train, train_pipeline(config.data, data.layout),
                                          seed=config.seed, augment=True)
-        self.val_set = SkeletonDataset(data.val, eval_pipeline(self.meta))
+        self.val_set = SkeletonDataset(data.val, InferencePipeline(self.contract))
         self.position = Position()
         self.history: list[dict[str, Any]] = []
 
@@ -182,7 +173,7 @@ class Trainer:
             auxiliary = {} if self.auxiliary is None else \
                 {k: v.detach().cpu() for k, v in self.auxiliary.state_dict().items()}
             save_checkpoint(path, model={k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-                            auxiliary=auxiliary, meta=self.meta, config=config_to_dict(self.config),
+                            auxiliary=auxiliary, contract=self.contract, config=config_to_dict(self.config),
                             train_state=state)
         return path
 

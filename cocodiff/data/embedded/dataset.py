@@ -23,8 +23,18 @@ import numpy as np
 
 from cocodiff.data.annotations import Annotations
 from cocodiff.data.embedded.actions import ACTIONS, CLASSES, Action, idle_pose, make_timing
-from cocodiff.data.embedded.body import (LAYOUT, Body, angle_names, bone_rotations, clamp, draw_body,
-                                         forward_kinematics, rotation, stand_on_floor)
+from cocodiff.data.embedded.body import (
+    LAYOUT,
+    Body,
+    angle_names,
+    bone_rotations,
+    clamp,
+    draw_body,
+    forward_kinematics,
+    rotation,
+    stand_on_floor,
+)
+from cocodiff.data.frames import KINECT
 from cocodiff.data.sample import Sample
 from cocodiff.errors import CocodiffError
 
@@ -222,5 +232,6 @@ def embedded_annotations(config: EmbeddedConfig = EmbeddedConfig()) -> Annotatio
     settings.update(train_per_class=config.per_class("train"), test_per_class=config.per_class("val"))
     meta = {"layout": LAYOUT.name, "classes": list(CLASSES), "dataset": "embedded",
             "source": "cocodiff.data.embedded", "seed": config.seed, "fps": config.fps,
+            "frame": KINECT.to_dict(), "person_order": "recorded",
             "subjects": {split: list(config.subjects(split)) for split in SPLITS}, "config": settings}
     return {"split": split_names, "annotations": annotations, "meta": meta}

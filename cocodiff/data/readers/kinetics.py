@@ -31,12 +31,14 @@ import numpy as np
 
 from cocodiff.data.annotations import Annotations, read_bytes
 from cocodiff.data.convert import ConversionReport, convert_files, list_files
+from cocodiff.data.frames import IMAGE
 from cocodiff.data.jsonfile import is_integer, json_type, load_json_object, require_keys
 from cocodiff.data.layouts import OPENPOSE18
 from cocodiff.data.sample import Sample, validate_sample
 from cocodiff.errors import CocodiffError, DataError
 
 JOINTS = OPENPOSE18.num_joints
+FPS = 30.0  # ST-GCN ran OpenPose on the videos after converting them to 30 fps
 # Kinetics clips are 10 s; a larger frame_index is corruption, not a longer clip, and would
 # otherwise make us allocate an absurd array.
 MAX_FRAME_INDEX = 100_000
@@ -52,12 +54,12 @@ def read_kinetics_json(path: str | os.PathLike, max_persons: int = 2, label: int
     used. Where both exist they must agree.
     """
     _check_max_persons(max_persons)
-    sample = _read_clip(path, max_persons)
+    sample = read_kinetics_clip(path, max_persons)
     sample["label"] = _reconcile_label(path, sample.get("label"), label)
     return sample
 
 
-def _read_clip(path: str | os.PathLike, max_persons: int) -> Sample:
+def read_kinetics_clip(path: str | os.PathLike, max_persons: int) -> Sample:
     """The validated sample, labelled with the file's own `label_index` if it has one."""
     path = Path(path)
     content = load_json_object(path)
@@ -255,7 +257,7 @@ def kinetics_annotations(
     labels = {Path(label_path): load_kinetics_labels(label_path) for _, label_path in parts.values()}
     classes = _class_names(labels, class_names)  # before the long conversion: a bad file fails fast
     label_files = {path.resolve() for path in labels}
-    read_one = functools.partial(_read_clip, max_persons=max_persons)
+    read_one = functools.partial(read_kinetics_clip, max_persons=max_persons)
     split: dict[str, list[str]] = {}
     samples: list[Sample] = []
     owner: dict[str, str] = {}  # video id -> split, to catch a video listed in two splits
@@ -287,5 +289,6 @@ def kinetics_annotations(
             owner[video] = name
             split[name].append(video)
             samples.append(sample)
-    meta = {"layout": OPENPOSE18.name, "classes": classes, "dataset": "kinetics", "source": "cocodiff.data.prepare kinetics"}
+    meta = {"layout": OPENPOSE18.name, "classes": classes, "dataset": "kinetics", "source": "cocodiff.data.prepare kinetics",
+            "fps": FPS, "frame": IMAGE.to_dict(), "person_order": "confidence"}
     return {"split": split, "annotations": samples, "meta": meta}

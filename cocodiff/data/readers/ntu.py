@@ -37,14 +37,21 @@ import numpy as np
 
 from cocodiff.data.annotations import Annotations, read_bytes
 from cocodiff.data.convert import ConversionReport, convert_files, list_files
+from cocodiff.data.frames import KINECT
 from cocodiff.data.readers.ntu_classes import (
-    NTU60_CLASSES, NTU60_LAST_ACTION, NTU60_LAST_SETUP, NTU60_TRAIN_CAMERAS,
-    NTU60_TRAIN_SUBJECTS, NTU120_CLASSES, NTU120_TRAIN_SUBJECTS,
+    NTU60_CLASSES,
+    NTU60_LAST_ACTION,
+    NTU60_LAST_SETUP,
+    NTU60_TRAIN_CAMERAS,
+    NTU60_TRAIN_SUBJECTS,
+    NTU120_CLASSES,
+    NTU120_TRAIN_SUBJECTS,
 )
 from cocodiff.data.sample import Sample
 from cocodiff.errors import CocodiffError, DataError
 
 BENCHMARKS = ("ntu60", "ntu120")
+FPS = 30.0  # Kinect v2's skeleton rate
 NUM_JOINTS = 25
 VALUES_PER_JOINT = 12
 VALUES_PER_BODY_LINE = 10
@@ -335,5 +342,6 @@ def ntu_annotations(folder: str | os.PathLike, benchmark: str, report: Conversio
         "split": ntu_splits([sample["frame_dir"] for sample in samples], benchmark),
         "annotations": samples,
         "meta": {"layout": "ntu25", "classes": list(classes), "dataset": benchmark,
-                 "source": "cocodiff.data.prepare ntu"},
+                 "source": "cocodiff.data.prepare ntu", "fps": FPS, "frame": KINECT.to_dict(),
+                 "person_order": "motion"},
     }

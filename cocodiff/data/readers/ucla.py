@@ -12,13 +12,15 @@ and 2 and tests on view 3.
 from __future__ import annotations
 
 import os
-from typing import Any
 import re
 from pathlib import Path
+from typing import Any
+
 import numpy as np
 
 from cocodiff.data.annotations import Annotations
 from cocodiff.data.convert import ConversionReport, convert_files, list_files
+from cocodiff.data.frames import KINECT
 from cocodiff.data.jsonfile import is_integer, json_type, load_json_object, require_keys
 from cocodiff.data.layouts import KINECT20
 from cocodiff.data.sample import Sample, validate_sample
@@ -31,6 +33,7 @@ CLASSES = (
     "stand up", "donning", "doffing", "throw", "carry",
 )
 SPLIT_VIEWS = {"xview_train": (1, 2), "xview_val": (3,)}
+FPS = 30.0  # nominal: recorded with Kinect v1 (30 fps); the dataset does not state its skeleton rate
 
 _NAME = re.compile(r"a(\d{2})_s(\d{2})_e(\d{2})_v(\d{2})")
 _REQUIRED = ("file_name", "skeletons", "label")
@@ -122,5 +125,6 @@ def ucla_annotations(folder: str | os.PathLike, report: ConversionReport) -> Ann
         for name, views in SPLIT_VIEWS.items():
             if view in views:
                 split[name].append(sample["frame_dir"])
-    meta = {"layout": KINECT20.name, "classes": list(CLASSES), "dataset": "nw_ucla", "source": "cocodiff.data.prepare ucla"}
+    meta = {"layout": KINECT20.name, "classes": list(CLASSES), "dataset": "nw_ucla", "source": "cocodiff.data.prepare ucla",
+            "fps": FPS, "frame": KINECT.to_dict(), "person_order": "recorded"}
     return {"split": split, "annotations": samples, "meta": meta}

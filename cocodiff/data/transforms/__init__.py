@@ -6,7 +6,7 @@ Randomness only ever comes from an explicit `rng: np.random.Generator`. The same
 training and live inference, so they accept every layout, 2D and 3D, any number of frames
 T >= 1 and persons M >= 1, and keep absent joints and persons (all-zero coordinates) at zero.
 
-- presence: `joint_present`, `person_present`, `frame_mask`, `valid_range`, `valid_frames`,
+- presence: `drop_nonfinite`, `joint_present`, `person_present`, `frame_mask`, `valid_range`, `valid_frames`,
   `pad_persons`
 - geometry: `rotate`, `rotation_2d`, `rotation_xyz`, `rotation_about`, `rotation_between`
 - normalize: `pre_normalize`
@@ -23,6 +23,7 @@ from cocodiff.data.transforms.modality import MODALITIES, append_score, to_bone,
 from cocodiff.data.transforms.normalize import pre_normalize
 from cocodiff.data.transforms.pipeline import Compose, compose
 from cocodiff.data.transforms.presence import (
+    drop_nonfinite,
     frame_mask,
     joint_present,
     pad_persons,
@@ -47,6 +48,7 @@ __all__ = [
     "center_crop_resize",
     "compose",
     "crop_positions",
+    "drop_nonfinite",
     "frame_mask",
     "joint_present",
     "mirror",

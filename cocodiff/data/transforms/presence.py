@@ -5,6 +5,10 @@ Presence is read from the coordinates alone, the convention of the datasets we l
 joints are, and a frame is *empty* where every person is absent. Transforms keep absent things at
 exactly zero, so these masks stay meaningful all the way down a pipeline.
 
+Non-finite values follow the same rule: `drop_nonfinite` turns every joint with a NaN or infinite
+coordinate (or confidence) into an absent joint, so such values never reach a model. Files are
+stricter: a reader refuses NaN in a dataset (`validate_sample`), since there it means corruption.
+
 One known ambiguity: a real joint that sits exactly at (0, 0[, 0]) reads as absent. After
 `pre_normalize` that happens to the origin joint of the reference frame when the layout's origin
 is a single joint (NTU, Kinect v1); `to_bone` and `to_motion` then zero that joint's bones and
@@ -77,6 +81,23 @@ def valid_frames(keypoint: np.ndarray) -> int:
     """How many frames the valid span holds (see `valid_range`); 0 for an all-zero clip."""
     start, stop = valid_range(keypoint)
     return stop - start
+
+
+def drop_nonfinite(sample: Sample) -> Sample:
+    """Joints with a NaN or infinite coordinate or score become absent: zero coordinates and score."""
+    keypoint = keypoint_of(sample)
+    bad = ~np.isfinite(keypoint).all(axis=-1)
+    score = sample.get("keypoint_score")
+    if score is not None:
+        score = np.asarray(score, dtype=np.float32)
+        bad |= ~np.isfinite(score)
+    if not bad.any():
+        return dict(sample)
+    result = dict(sample)
+    result["keypoint"] = np.where(bad[..., None], 0.0, keypoint).astype(np.float32)
+    if score is not None:
+        result["keypoint_score"] = np.where(bad, 0.0, score).astype(np.float32)
+    return result
 
 
 def pad_persons(sample: Sample, num_persons: int) -> Sample:

@@ -1,5 +1,9 @@
 """Run a serialized TensorRT engine made by `export.trt`: name-based tensors, `execute_async_v3`.
 
+Written against TensorRT's documented Python API and tested against a stand-in module that
+records the calls (tests/test_export_trt.py): no GPU or TensorRT was available to this project,
+so it has not run on a real engine.
+
 TensorRT 10 removed bindings: every input and output is addressed by its name, the input shape is
 set per call (`set_input_shape`), and each tensor's device address is handed over with
 `set_tensor_address` before `execute_async_v3(stream)`. Device memory and the stream come from a
@@ -9,7 +13,6 @@ allocator to hand and lets serve/ pass tensors that are already on the GPU witho
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from pathlib import Path
@@ -17,7 +20,10 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
+from cocodiff.contract import DeploymentContract
+from cocodiff.engine_file import load_tensorrt, read_sidecar, sidecar_path
 from cocodiff.errors import CocodiffError
+from serve.backends.base import check_batch
 
 
 class DeviceBuffers(Protocol):
@@ -77,14 +83,12 @@ class TensorRTRunner:
 
     def __init__(self, engine_path: str | os.PathLike, *, buffers: DeviceBuffers | None = None,
                  verbose: bool = False):
-        from export.trt import load_tensorrt, sidecar_path
-
         self.path = Path(engine_path)
         if not self.path.is_file():
             raise CocodiffError(f"{self.path}: no such engine file")
         trt = load_tensorrt()
         self._trt = trt
-        self.sidecar: dict[str, Any] = _read_sidecar(sidecar_path(self.path))
+        self.sidecar: dict[str, Any] = read_sidecar(sidecar_path(self.path)) or {}
         self._buffers = buffers if buffers is not None else TorchCudaBuffers()
         logger = trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.WARNING)
         self._runtime = trt.Runtime(logger)
@@ -108,8 +112,11 @@ class TensorRTRunner:
         return list(self.sidecar.get("classes", []))
 
     @property
-    def metadata(self) -> dict[str, Any]:
-        return dict(self.sidecar.get("metadata", {}))
+    def contract(self) -> DeploymentContract | None:
+        """The deployment contract from the sidecar; None for an engine without one."""
+        if "contract" not in self.sidecar:
+            return None
+        return DeploymentContract.from_dict(self.sidecar["contract"], str(sidecar_path(self.path)))
 
     def _profile_range(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
         profile = self.sidecar.get("profile")
@@ -149,10 +156,22 @@ class TensorRTRunner:
             return {name: self._buffers.download(buffer) for name, buffer in results.items()}
 
 
-def _read_sidecar(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise CocodiffError(f"{path}: unreadable engine sidecar ({error})") from error
+class TensorRTBackend:
+    """The backend interface over a `TensorRTRunner`; the engine's sidecar must hold its contract."""
+
+    name = "tensorrt"
+
+    def __init__(self, path: str | os.PathLike, buffers: DeviceBuffers | None = None):
+        self.runner = TensorRTRunner(path, buffers=buffers)
+        contract = self.runner.contract
+        if contract is None:
+            raise CocodiffError(f"{sidecar_path(path)}: missing, or holds no deployment contract; rebuild the engine "
+                                "with python -m export.trt")
+        self.contract = contract
+        self.device = str(self.runner.sidecar.get("gpu") or "cuda")
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return self.runner(check_batch(batch, self.contract))["logits"].astype(np.float32, copy=False)
+
+    def describe(self) -> str:
+        return f"{self.runner.path} in TensorRT {self.runner.sidecar.get('tensorrt_version', '?')} on {self.device}"

@@ -1,0 +1,40 @@
+"""A published-width model with trained-like random weights, saved as a real checkpoint.
+
+The benchmarks time real code paths (checkpoint loading, export, the live recogniser) on a
+network of the published size without training one for hours: `trained_like` gives its
+batch-norm statistics and weights a trained model's scale (benchmarks/backbone_speed.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+LAYOUT, PERSONS, CLASSES, BASE_CHANNELS, WINDOW = "ntu25", 2, 60, 64, 64  # NTU-60, CTR-GCN's recipe
+
+
+def synthetic_checkpoint(path: Path, backbone: str = "ctrgcn", *, base_channels: int = BASE_CHANNELS,
+                         persons: int = PERSONS, classes: int = CLASSES, window: int = WINDOW,
+                         clip_seconds: float = 3.0) -> Path:
+    """An NTU-style (ntu25, Kinect frame, 30 fps) checkpoint of `backbone` at `path`."""
+    import torch  # here, not above: the onnxruntime benchmark workers must not load torch
+
+    from benchmarks.backbone_speed import trained_like
+    from cocodiff import __version__
+    from cocodiff.checkpoint import save_checkpoint
+    from cocodiff.contract import DeploymentContract
+    from cocodiff.data.frames import KINECT
+    from cocodiff.data.layouts import get_layout
+    from cocodiff.models import build_backbone
+
+    torch.manual_seed(0)
+    options = {"base_channels": base_channels, **({"num_persons": persons} if backbone == "ctrgcn" else {})}
+    model = build_backbone(backbone, LAYOUT, 3, classes, **options)
+    trained_like(model, get_layout(LAYOUT).num_joints)
+    contract = DeploymentContract(
+        classes=tuple(f"action {i}" for i in range(classes)), layout=LAYOUT, joints=get_layout(LAYOUT).joints,
+        frame=KINECT, window=window, num_persons=persons, person_order="motion", modality="joint", in_channels=3,
+        score_channel=False, pre_normalize=True, eval_crop_ratio=0.95, fps=30.0, clip_seconds=clip_seconds,
+        backbone=backbone, backbone_options=options, dataset="synthetic",
+        versions={"cocodiff": __version__, "torch": torch.__version__.split("+")[0]})
+    save_checkpoint(path, model=model.eval().state_dict(), contract=contract, config={})
+    return path

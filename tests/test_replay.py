@@ -1,0 +1,65 @@
+"""`python -m serve.replay`: a recording through the live recogniser, with a .pt and an .onnx."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def replay(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "serve.replay", *map(str, args)], capture_output=True, text=True,
+                          cwd=REPO, timeout=300)
+
+
+def labels(out: str) -> tuple[str, str]:
+    """(the live label after the whole clip, the offline evaluation's label)."""
+    end = re.search(r"^end \([\d.]+s\): #\d+ (.+?) [\d.]+$", out, re.M)
+    offline = re.search(r"^offline evaluation of the whole clip: (.+?) [\d.]+$", out, re.M)
+    assert end and offline, out
+    return end.group(1), offline.group(1)
+
+
+@pytest.mark.parametrize("model", ["checkpoint", "onnx"])
+def test_replay_a_real_recording_of_another_layout(model, tiny_model, ucla_dir):
+    path = tiny_model[0] if model == "checkpoint" else tiny_model[1]
+    result = replay(path, "--data", ucla_dir / "a06_s01_e00_v01.json", "--smoothing", "1", "--seconds", "30",
+                    "--threshold", "0", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "retargeted kinect20 -> ntu25" in out and "recorded action: stand up" in out
+    assert re.search(r"^\s+[\d.]+s  #0 ", out, re.M)  # a timeline of predictions
+    live, offline = labels(out)
+    assert live == offline
+
+
+def test_replay_a_clip_of_the_embedded_dataset_in_real_time(tiny_model):
+    result = replay(tiny_model[1], "--data", "embedded", "--split", "val", "--index", "5", "--realtime",
+                    "--speed", "20", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    assert "embedded dataset [val 5" in result.stdout and "warming up" not in result.stdout.splitlines()[-3]
+    assert "recorded action: wave right hand" in result.stdout  # val clips 0-15 are class 0
+
+
+@pytest.mark.parametrize("case, message", [
+    ("model of another kind", "not a model file cocodiff can run"),
+    ("missing recording", "no such file"),
+    ("split not named", "name the split"),
+    ("index out of range", "no clip 999"),
+])
+def test_replay_bad_input_is_one_line(case, message, tiny_model, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a model\n")
+    args = {
+        "model of another kind": [notes, "--data", "embedded", "--split", "val"],
+        "missing recording": [tiny_model[1], "--data", tmp_path / "nope.skeleton"],
+        "split not named": [tiny_model[1], "--data", "embedded"],
+        "index out of range": [tiny_model[1], "--data", "embedded", "--split", "val", "--index", "999"],
+    }[case]
+    result = replay(*args)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
