@@ -49,7 +49,7 @@ FORMATS = ("contiguous", "channels_last")
 
 
 
-def trained_like(model: torch.nn.Module, joints: int, seed: int = 0) -> torch.nn.Module:
+def trained_like(model: torch.nn.Module, joints: int, seed: int = 0, persons: int = 2) -> torch.nn.Module:
     """Random weights with the statistics of a trained network: CTR-GCN's alpha at 0.5, BN
     scales near 1, and BN running statistics measured on random clips (so activations stay
     normalised in eval mode, as after training)."""
@@ -66,7 +66,7 @@ def trained_like(model: torch.nn.Module, joints: int, seed: int = 0) -> torch.nn
                 m.momentum = None  # cumulative average over the calibration batches
         model.train()
         for _ in range(2):
-            model(torch.randn(8, 2, 32, joints, 3, generator=g))
+            model(torch.randn(8, persons, 32, joints, 3, generator=g))
         for m in model.modules():
             if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
                 m.momentum = 0.1

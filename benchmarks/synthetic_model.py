@@ -29,7 +29,7 @@ def synthetic_checkpoint(path: Path, backbone: str = "ctrgcn", *, base_channels:
     torch.manual_seed(0)
     options = {"base_channels": base_channels, **({"num_persons": persons} if backbone == "ctrgcn" else {})}
     model = build_backbone(backbone, LAYOUT, 3, classes, **options)
-    trained_like(model, get_layout(LAYOUT).num_joints)
+    trained_like(model, get_layout(LAYOUT).num_joints, persons=persons)
     contract = DeploymentContract(
         classes=tuple(f"action {i}" for i in range(classes)), layout=LAYOUT, joints=get_layout(LAYOUT).joints,
         frame=KINECT, window=window, num_persons=persons, person_order="motion", modality="joint", in_channels=3,

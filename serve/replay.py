@@ -28,7 +28,6 @@ import numpy as np
 from cocodiff.cli import run_cli
 from cocodiff.data.pipelines import InferencePipeline, SkeletonSource
 from cocodiff.data.recordings import read_recording
-from cocodiff.device import configure_threads
 from cocodiff.errors import CocodiffError
 from serve.backends import open_backend
 from serve.playback import play
@@ -74,7 +73,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.speed <= 0 or args.index < 0 or args.threads < 0:
         raise CocodiffError("--speed must be positive, --index and --threads at least 0")
-    configure_threads(args.threads)
     recording = read_recording(args.data, args.split, args.index)
     backend = open_backend(args.model, device=args.device, threads=args.threads)
     contract = backend.contract

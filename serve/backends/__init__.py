@@ -48,12 +48,13 @@ def model_kind(path: str | os.PathLike) -> str:
 
 def open_backend(path: str | os.PathLike, *, device: str = "auto", threads: int = 0) -> Backend:
     """The backend for the model file at `path`. `device`: auto, cpu or cuda (cuda:N for
-    PyTorch); `threads`: CPU threads for ONNX Runtime (0: its default)."""
+    PyTorch); `threads`: CPU threads (0: PyTorch takes the idle cores, ONNX Runtime its default).
+    Only the PyTorch backend imports torch: serving an ONNX file needs onnxruntime alone."""
     kind = model_kind(path)
     if kind == "pytorch":
         from serve.backends.pytorch import TorchBackend
 
-        return TorchBackend(path, device=device)
+        return TorchBackend(path, device=device, threads=threads)
     if kind == "onnxruntime":
         from serve.backends.onnx_runtime import OnnxBackend
 

@@ -9,17 +9,19 @@ import numpy as np
 import torch
 
 from cocodiff.checkpoint import load_recognizer
-from cocodiff.device import pick_device
+from cocodiff.device import configure_threads, pick_device
 from serve.backends.base import check_batch
 
 
 class TorchBackend:
-    """`predict` runs the Recognizer in eval mode under `torch.inference_mode`, in float32."""
+    """`predict` runs the Recognizer in eval mode under `torch.inference_mode`, in float32.
+    `threads`: torch's CPU threads for this process (0: the idle cores, see cocodiff.device)."""
 
     name = "pytorch"
 
-    def __init__(self, path: str | os.PathLike, device: str = "auto"):
+    def __init__(self, path: str | os.PathLike, device: str = "auto", threads: int = 0):
         self.path = Path(path)
+        configure_threads(threads)
         checkpoint, model = load_recognizer(self.path)
         self.contract = checkpoint["contract"]
         self._device = pick_device(device)
