@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -40,37 +39,15 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from benchmarks.machine import machine  # noqa: E402
 from benchmarks.proc_memory import reset_peak_rss, rss_mb  # noqa: E402
+from benchmarks.synthetic_model import trained_like  # noqa: E402
 from cocodiff.training.memory import keep_freed_memory  # noqa: E402
 
 PRECISIONS = ("fp32", "bf16")
 FORMATS = ("contiguous", "channels_last")
 
 
-
-
-def trained_like(model: torch.nn.Module, joints: int, seed: int = 0, persons: int = 2) -> torch.nn.Module:
-    """Random weights with the statistics of a trained network: CTR-GCN's alpha at 0.5, BN
-    scales near 1, and BN running statistics measured on random clips (so activations stay
-    normalised in eval mode, as after training)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("alpha"):
-                p.fill_(0.5)
-        for m in model.modules():
-            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-                m.weight.copy_(0.5 + torch.rand(m.num_features, generator=g))
-                m.bias.copy_(0.1 * torch.randn(m.num_features, generator=g))
-                m.reset_running_stats()
-                m.momentum = None  # cumulative average over the calibration batches
-        model.train()
-        for _ in range(2):
-            model(torch.randn(8, persons, 32, joints, 3, generator=g))
-        for m in model.modules():
-            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-                m.momentum = 0.1
-    return model
 
 
 def build(args, memory_format: str):
@@ -150,23 +127,6 @@ def measure(args, mode: str, precision: str, memory_format: str) -> dict:
         result["max_err"] = (logits - ref).abs().max().item()
         result["max_logit"] = ref.abs().max().item()
     return result
-
-
-def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    return {
-        "cpu": cpu, "logical_cpus": os.cpu_count(), "amx_bf16": " amx_bf16" in flags,
-        "torch": torch.__version__, "python": platform.python_version(),
-        "load_avg": os.getloadavg(),
-    }
 
 
 def run_worker(args, mode: str, precision: str, memory_format: str) -> dict:

@@ -133,10 +133,11 @@ def worker(model_path: Path, backend_name: str, threads: int, warmup: int, frame
 
 
 def machine() -> str:
-    from benchmarks.backbone_speed import machine as describe
+    from benchmarks.machine import machine as describe
 
     info = describe()
-    return f"{info['cpu']}, {info['logical_cpus']} CPUs{', AMX' if info['amx_bf16'] else ''}, torch {info['torch']}"
+    return (f"{info['cpu']}, {info['logical_cpus']} CPUs{', AMX' if info['amx_bf16'] else ''}, torch "
+            f"{info.get('torch', '-')}, onnxruntime {info.get('onnxruntime', '-')}")
 
 
 def main() -> int:

@@ -6,7 +6,7 @@
     python benchmarks/onnx_speed.py --paired --threads 1 --rows eager,ort   # A/B on a shared machine
 
 The model is the published-width network (base 64 channels, NTU's 25 joints, 2 persons, 60
-classes) with random "trained-like" weights (`backbone_speed.trained_like`), saved as a real
+classes) with random "trained-like" weights (`synthetic_model.trained_like`), saved as a real
 checkpoint (`benchmarks/synthetic_model.py`) and exported with
 `export.onnx.export_onnx(checkpoint, out, verify=True)`, exactly as `python -m export.onnx`
 does; the eager rows load the same checkpoint (`cocodiff.checkpoint.build_model`).
@@ -68,6 +68,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import machine  # noqa: E402  (torch-free)
 from benchmarks.proc_memory import reset_peak_rss, rss_mb  # noqa: E402  (torch-free)
 from benchmarks.synthetic_model import BASE_CHANNELS, CLASSES, LAYOUT, PERSONS, synthetic_checkpoint  # noqa: E402
 
@@ -299,14 +300,6 @@ def run_worker(args, task: str) -> dict:
     if out.returncode:
         raise SystemExit(f"worker {task} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def machine() -> dict:
-    import onnxruntime
-
-    from benchmarks.backbone_speed import machine as torch_machine
-
-    return {**torch_machine(), "onnxruntime": onnxruntime.__version__}
 
 
 def table(results: list[dict]) -> str:

@@ -2,7 +2,7 @@
 
 The benchmarks time real code paths (checkpoint loading, export, the live recogniser) on a
 network of the published size without training one for hours: `trained_like` gives its
-batch-norm statistics and weights a trained model's scale (benchmarks/backbone_speed.py).
+batch-norm statistics and weights a trained model's scale.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ def synthetic_checkpoint(path: Path, backbone: str = "ctrgcn", *, base_channels:
     """An NTU-style (ntu25, Kinect frame, 30 fps) checkpoint of `backbone` at `path`."""
     import torch  # here, not above: the onnxruntime benchmark workers must not load torch
 
-    from benchmarks.backbone_speed import trained_like
     from cocodiff import __version__
     from cocodiff.checkpoint import save_checkpoint
     from cocodiff.contract import DeploymentContract
@@ -38,3 +37,29 @@ def synthetic_checkpoint(path: Path, backbone: str = "ctrgcn", *, base_channels:
         versions={"cocodiff": __version__, "torch": torch.__version__.split("+")[0]})
     save_checkpoint(path, model=model.eval().state_dict(), contract=contract, config={})
     return path
+
+
+def trained_like(model, joints: int, seed: int = 0, persons: int = 2):
+    """Random weights with the statistics of a trained network: CTR-GCN's alpha at 0.5, BN
+    scales near 1, and BN running statistics measured on random clips (so activations stay
+    normalised in eval mode, as after training)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("alpha"):
+                p.fill_(0.5)
+        for m in model.modules():
+            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+                m.weight.copy_(0.5 + torch.rand(m.num_features, generator=g))
+                m.bias.copy_(0.1 * torch.randn(m.num_features, generator=g))
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average over the calibration batches
+        model.train()
+        for _ in range(2):
+            model(torch.randn(8, persons, 32, joints, 3, generator=g))
+        for m in model.modules():
+            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+                m.momentum = 0.1
+    return model

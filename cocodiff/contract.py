@@ -12,7 +12,8 @@ Fields:
 - `classes`: class names, in logit order.
 - `layout`, `joints`: the joint layout (`cocodiff.data.layouts`) and its joint names, in order.
 - `frame`: the coordinate frame the model was trained in (`cocodiff.data.frames`): where each
-  axis points seen from the camera, and the units (metres; or image-normalised for 2D).
+  axis points seen from the camera, the units (metres; or image-normalised for 2D) and the
+  origin.
 - `window`: frames per model input; `num_persons`: person slots per input.
 - `person_order`: how the training data filled the slots: `motion` (most active body first, as
   NTU's preprocessing ranks them), `confidence` (highest total detector confidence first, as for
@@ -294,14 +295,19 @@ def upgrade_format1(meta: Mapping[str, Any], *, fps: float, clip_seconds: float,
         raise CocodiffError(f"{source}: its meta lacks {', '.join(missing)}: cannot tell how it was preprocessed")
     if meta["layout"] == "mediapipe33":
         raise CocodiffError(f"{source}: a format-1 mediapipe33 model does not say its coordinate frame")
-    score = bool(meta.get("use_score", False))
-    channels = int(meta["in_channels"]) - (1 if score else 0)
-    dataset = str(meta["dataset"])
+    if not isinstance(meta["layout"], str):
+        raise CocodiffError(f"{source}: its meta 'layout' is {meta['layout']!r}, not a layout name")
+    score = meta.get("use_score", False)  # the contract's own checks judge every raw value below
+    channels = meta["in_channels"] - (1 if score is True else 0) if type(meta["in_channels"]) is int else 3
+    dataset = meta["dataset"]
     order = "motion" if dataset in _MOTION_RANKED else "confidence" if dataset == "kinetics" else "recorded"
-    return DeploymentContract(
-        classes=tuple(meta["classes"]), layout=meta["layout"], joints=get_layout(meta["layout"]).joints,
-        frame=default_frame(channels), window=meta["window"], num_persons=meta["num_persons"], person_order=order,
-        modality=meta["modality"], in_channels=meta["in_channels"], score_channel=score,
-        pre_normalize=meta["pre_normalize"], eval_crop_ratio=meta["eval_crop_ratio"], fps=fps,
-        clip_seconds=clip_seconds, backbone=meta["backbone"], backbone_options=meta["backbone_options"],
-        dataset=dataset, versions=dict(versions))
+    try:
+        return DeploymentContract(
+            classes=meta["classes"], layout=meta["layout"], joints=get_layout(meta["layout"]).joints,
+            frame=default_frame(channels), window=meta["window"], num_persons=meta["num_persons"],
+            person_order=order, modality=meta["modality"], in_channels=meta["in_channels"], score_channel=score,
+            pre_normalize=meta["pre_normalize"], eval_crop_ratio=meta["eval_crop_ratio"], fps=fps,
+            clip_seconds=clip_seconds, backbone=meta["backbone"], backbone_options=meta["backbone_options"],
+            dataset=dataset, versions=dict(versions))
+    except CocodiffError as error:
+        raise CocodiffError(f"{source}: {error}") from None

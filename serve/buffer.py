@@ -24,7 +24,7 @@ import numpy as np
 from cocodiff.data.sample import Sample
 from cocodiff.data.transforms import person_present, resample
 
-_SNAP = 1e-6  # grid positions this close to a whole frame are that frame: no interpolation noise
+_SNAP = 1e-4  # grid positions this close to a whole frame (3 us at 30 fps) are that frame: no rounding noise
 
 
 class ClipBuffer:
@@ -33,6 +33,7 @@ class ClipBuffer:
     def __init__(self, slots: int, joints: int, channels: int, *, seconds: float, fps: float):
         self.shape = (slots, joints, channels)
         self.seconds, self.fps = float(seconds), float(fps)
+        self._anchor: float | None = None  # times are kept relative to it: epoch timestamps lose no precision
         self._times: deque[float] = deque()
         self._poses: deque[np.ndarray] = deque()
         self._scores: deque[np.ndarray] = deque()
@@ -41,27 +42,38 @@ class ClipBuffer:
         return len(self._times)
 
     def clear(self) -> None:
+        self._anchor = None
         self._times.clear()
         self._poses.clear()
         self._scores.clear()
 
     def append(self, timestamp: float, poses: np.ndarray, scores: np.ndarray) -> None:
         """One frame: poses (S, V, C) and scores (S, V), all zero for an empty slot."""
-        self._times.append(float(timestamp))
+        if self._anchor is None:
+            self._anchor = float(timestamp)
+        time = float(timestamp) - self._anchor
+        self._times.append(time)
         self._poses.append(poses)
         self._scores.append(scores)
         # Keep one frame at or before the window's start, for interpolation at its edge.
-        start = timestamp - self.seconds
+        start = time - self.seconds
         while len(self._times) > 1 and self._times[1] <= start:
             self._times.popleft()
             self._poses.popleft()
             self._scores.popleft()
 
     def clear_slot(self, slot: int) -> None:
-        """Forget one slot's past (its person left; the slot may go to somebody else)."""
-        for poses, scores in zip(self._poses, self._scores):
-            poses[slot] = 0.0
-            scores[slot] = 0.0
+        """Forget one slot's past (its person left; the slot may go to somebody else). New
+        arrays, never writes into the old ones: a snapshot stays what it was."""
+        self._poses = deque(_without(poses, slot) for poses in self._poses)
+        self._scores = deque(_without(scores, slot) for scores in self._scores)
+
+    def snapshot(self) -> tuple:
+        """The buffer's state, cheaply: the stored arrays are never written to, only replaced."""
+        return self._anchor, deque(self._times), deque(self._poses), deque(self._scores)
+
+    def restore(self, snapshot: tuple) -> None:
+        self._anchor, self._times, self._poses, self._scores = snapshot
 
     def span(self, slot: int | None = None) -> float:
         """Seconds from the first to the last frame showing anybody (or the person in `slot`)."""
@@ -84,7 +96,7 @@ class ClipBuffer:
         whole = np.abs(positions - np.round(positions)) < _SNAP
         positions[whole] = np.round(positions[whole])
         sample = resample({"keypoint": keypoint, "keypoint_score": score}, positions)
-        sample["timestamps"] = grid
+        sample["timestamps"] = grid + self._anchor
         return sample
 
     def present(self) -> np.ndarray:
@@ -92,3 +104,9 @@ class ClipBuffer:
         if not self._poses:
             return np.zeros(self.shape[0], dtype=bool)
         return person_present(np.stack(self._poses, axis=1)).any(axis=1)
+
+
+def _without(array: np.ndarray, slot: int) -> np.ndarray:
+    copy = array.copy()
+    copy[slot] = 0.0
+    return copy

@@ -24,7 +24,10 @@ contract's own inference pipeline turns that clip into model input, as in evalua
 - People: a one-person model (`contract.num_persons == 1`) labels each tracked person on their
   own, in one batch. A model with several person slots sees the tracked people together, in the
   slot order its training data used (`contract.person_order`), and its label is the group's:
-  every person in the update carries it, and `update.joint` is true.
+  every person it saw carries it, and `update.joint` is true (anybody beyond its slots stays
+  `warming_up`).
+- Failures: a bad frame (`serve.stream.FrameError`) or a model that fails to run leaves the
+  stream exactly as it was before the frame.
 
 After a whole recording, with `seconds` covering it and `smoothing=1`, `flush()` gives the label
 the offline evaluation gives for the same clip (tested on NW-UCLA, UTD-MHAD and NTU clips).
@@ -59,7 +62,8 @@ class LiveConfig:
     threshold: float = 0.4  # a smoothed probability below this is "unknown"
     gap_seconds: float = 1.0  # nobody in view this long resets the stream
     max_persons: int = 2  # people tracked at once
-    max_cost: float = 1.0  # tracker gate, in body sizes (see serve.tracker)
+    max_cost: float = 1.0  # tracker gate, in body sizes, for people unseen in the previous frame
+    max_jump: float = 6.0  # ... and for people seen in it (sensors jump; see serve.tracker)
     top_k: int = 3
 
     def __post_init__(self) -> None:
@@ -73,6 +77,7 @@ class LiveConfig:
             ("gap_seconds", self.gap_seconds > 0, "must be > 0"),
             ("max_persons", self.max_persons >= 1, "must be at least 1"),
             ("max_cost", self.max_cost > 0, "must be > 0"),
+            ("max_jump", self.max_jump >= self.max_cost, "must be >= max_cost"),
             ("top_k", self.top_k >= 1, "must be at least 1"),
         ]
         for name, ok, rule in checks:
@@ -114,7 +119,8 @@ class LiveRecognizer:
         self.warmup_seconds = min(self.seconds, config.warmup_seconds if config.warmup_seconds is not None
                                   else contract.clip_seconds / 2)
         self.joint = contract.num_persons > 1
-        self.tracker = PersonTracker(config.max_persons, max_cost=config.max_cost, forget_after=config.gap_seconds)
+        self.tracker = PersonTracker(config.max_persons, max_cost=config.max_cost, max_jump=config.max_jump,
+                                     forget_after=config.gap_seconds)
         self.buffer = ClipBuffer(config.max_persons, contract.num_joints, contract.coordinates,
                                  seconds=self.seconds, fps=contract.fps)
         self._history: dict[int, deque[np.ndarray]] = {}  # track id (-1: the group) -> recent probabilities
@@ -127,9 +133,21 @@ class LiveRecognizer:
     # ---- the stream -----------------------------------------------------------------------------
     def push(self, timestamp: float, persons: object, scores: object = None) -> LiveUpdate:
         """One frame: `persons` (P, V, C) in the source layout (P = 0: nobody), `scores` (P, V)
-        for 2D pose. A bad frame raises `serve.stream.FrameError` and leaves the stream as it was."""
+        where the detector gives them (a 2D model needs them).
+
+        A bad frame raises `serve.stream.FrameError`; a model that fails to run raises its
+        one-line `CocodiffError`. Either way the stream is left exactly as it was before the
+        call, so the same frame may be sent again."""
         time = check_timestamp(timestamp, self._last_time)
         frame = self.intake.frame(time, persons, scores)
+        saved = self._snapshot()
+        try:
+            return self._take(time, frame)
+        except BaseException:
+            self._restore(saved)
+            raise
+
+    def _take(self, time: float, frame) -> LiveUpdate:
         reset = self._reset_after_gap(time)
         self._last_time = time
         if len(frame.persons):
@@ -142,7 +160,7 @@ class LiveRecognizer:
         for index, slot in enumerate(slots):
             if slot is not None:
                 poses[slot] = frame.persons[index]
-                confidence[slot] = frame.scores[index] if frame.scores is not None else 1.0
+                confidence[slot] = frame.scores[index]
         if len(self.buffer) or len(frame.persons):  # nothing to keep before anybody appears
             self.buffer.append(time, poses, confidence)
         self._frames_since_prediction += 1
@@ -159,12 +177,25 @@ class LiveRecognizer:
         return LiveUpdate(self._last_time, predicted, self._persons(), self.joint)
 
     def reset(self) -> None:
+        """Forget everything seen so far: buffer, tracks and labels (a long gap does this)."""
         self.buffer.clear()
         self.tracker.reset()
         self._history.clear()
         self._labels.clear()
         self._last_seen = self._last_prediction = None
         self._frames_since_prediction = 0
+
+    def _snapshot(self) -> tuple:
+        """What a frame can change, to put back if it fails half-way."""
+        return (self.buffer.snapshot(), self.tracker.snapshot(), {k: deque(v, v.maxlen) for k, v in
+                self._history.items()}, dict(self._labels), self._last_time, self._last_seen,
+                self._last_prediction, self._frames_since_prediction)
+
+    def _restore(self, saved: tuple) -> None:
+        buffer, tracker, self._history, self._labels, self._last_time, self._last_seen, self._last_prediction, \
+            self._frames_since_prediction = saved
+        self.buffer.restore(buffer)
+        self.tracker.restore(tracker)
 
     def _reset_after_gap(self, time: float) -> bool:
         if self._last_seen is not None and time - self._last_seen > self.config.gap_seconds:
@@ -197,18 +228,19 @@ class LiveRecognizer:
         if not ready:
             return False
         clip = self.buffer.clip()
-        if self.joint:
+        if self.joint:  # the people the model sees together, in its training order; others wait
             order = self._slot_order([slot for slot, _ in ready], clip)[:self.contract.num_persons]
-            inputs = [self.pipeline(_persons_of(clip, order))]
+            ready = sorted((pair for pair in ready if pair[0] in order), key=lambda pair: order.index(pair[0]))
+            groups = [(-1, ready, order)]
         else:
-            inputs = [self.pipeline(_persons_of(clip, [slot])) for slot, _ in ready]
-        probabilities = _softmax(self.backend.predict(np.stack(inputs)))
-        for index, (slot, track) in enumerate(ready):
-            key = -1 if self.joint else track
-            if not self.joint or index == 0:
-                history = self._history.setdefault(key, deque(maxlen=self.config.smoothing))
-                history.append(probabilities[0 if self.joint else index])
-            self._labels[track] = self._state(slot, track, np.mean(self._history[key], axis=0), spans[slot])
+            groups = [(track, [(slot, track)], [slot]) for slot, track in ready]
+        inputs = np.stack([self.pipeline(_persons_of(clip, slots)) for _, _, slots in groups])
+        probabilities = softmax(self.backend.predict(inputs))
+        for (key, members, _), row in zip(groups, probabilities):
+            history = self._history.setdefault(key, deque(maxlen=self.config.smoothing))
+            history.append(row)
+            for slot, track in members:
+                self._labels[track] = self._state(slot, track, np.mean(history, axis=0), spans[slot])
         self._last_prediction = time
         self._frames_since_prediction = 0
         return True
@@ -256,7 +288,8 @@ def _persons_of(clip: dict, slots: list[int]) -> dict:
     return {"keypoint": clip["keypoint"][slots], "keypoint_score": clip["keypoint_score"][slots]}
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities (B, K) from logits (B, K), in float64."""
     values = np.asarray(logits, dtype=np.float64)
     values = np.exp(values - values.max(axis=1, keepdims=True))
     return values / values.sum(axis=1, keepdims=True)

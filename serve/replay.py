@@ -31,7 +31,7 @@ from cocodiff.data.recordings import read_recording
 from cocodiff.errors import CocodiffError
 from serve.backends import open_backend
 from serve.playback import play
-from serve.recognizer import RECOGNISED, WARMING_UP, LiveConfig, LiveRecognizer, LiveUpdate
+from serve.recognizer import RECOGNISED, WARMING_UP, LiveConfig, LiveRecognizer, LiveUpdate, softmax
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "or 'embedded'")
     parser.add_argument("--split", help="the split of an annotation file or of the embedded dataset")
     parser.add_argument("--index", type=int, default=0, help="the clip's index in the split (default 0)")
+    parser.add_argument("--fps", type=float, help="the recording's frame rate, where its file does not say it")
+    parser.add_argument("--layout", help="the recording's joint layout, where its file does not say it (PYSKL)")
     parser.add_argument("--realtime", action="store_true", help="wait between frames as the recording did")
     parser.add_argument("--speed", type=float, default=1.0, help="with --realtime: play this many times faster")
     parser.add_argument("--seconds", type=float, help="the past each prediction sees (default: the model's clip "
@@ -71,9 +73,9 @@ def person_line(update: LiveUpdate) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.speed <= 0 or args.index < 0 or args.threads < 0:
-        raise CocodiffError("--speed must be positive, --index and --threads at least 0")
-    recording = read_recording(args.data, args.split, args.index)
+    if args.speed <= 0 or args.index < 0 or args.threads < 0 or (args.fps is not None and not args.fps > 0):
+        raise CocodiffError("--speed and --fps must be positive, --index and --threads at least 0")
+    recording = read_recording(args.data, args.split, args.index, fps=args.fps, layout=args.layout)
     backend = open_backend(args.model, device=args.device, threads=args.threads)
     contract = backend.contract
     source = SkeletonSource(recording.layout, recording.frame)
@@ -98,9 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     updates = play(recognizer, recording.sample, recording.fps, realtime=args.realtime, speed=args.speed,
                    on_update=show)
     print(f"end ({updates[-1].timestamp:.2f}s): {person_line(updates[-1])}")
-    logits = backend.predict(InferencePipeline(contract, source)(recording.sample)[None])[0]
-    probabilities = np.exp(logits - logits.max())
-    probabilities /= probabilities.sum()
+    probabilities = softmax(backend.predict(InferencePipeline(contract, source)(recording.sample)[None]))[0]
     best = int(np.argmax(probabilities))
     print(f"offline evaluation of the whole clip: {contract.classes[best]} {probabilities[best]:.2f}")
     label = recording.sample.get("label")

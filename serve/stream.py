@@ -1,11 +1,11 @@
 """Frame intake: one timestamped frame of a stream, checked and brought into the model's terms.
 
 A frame is the people seen at one instant: coordinates (P, V, C) in the stream's source layout
-and coordinate frame (P = 0 when nobody is in view), and, for 2D pose, confidences (P, V). The
-intake checks it, makes NaN or infinite joints absent (the pipelines' rule: such a joint is
-treated as absent, as zeros already are), retargets it to the model's layout, converts it into
-the model's coordinate frame, and drops people left with no joint at all. (The same rule as
-`cocodiff.data.transforms.drop_nonfinite`, applied before the tracker sees the frame.)
+and coordinate frame (P = 0 when nobody is in view), and confidences (P, V) where the detector
+gives them (a 2D model needs them). The intake checks it, makes NaN or infinite joints absent
+(the rule of `cocodiff.data.transforms.drop_nonfinite`: such a joint is treated as absent, as
+zeros already are), converts it into the model's coordinate frame, retargets it to the model's
+layout, and drops people left with fewer than two joints (nothing to track or recognise).
 
 A frame that cannot be used raises `FrameError` (a one-line `CocodiffError` naming the problem)
 and changes nothing: the stream goes on with the next frame.
@@ -36,8 +36,8 @@ class Frame:
     """One frame in the model's layout and coordinate frame."""
 
     timestamp: float
-    persons: np.ndarray  # float32 (P, V, C): the people with at least one joint present
-    scores: np.ndarray | None  # float32 (P, V), where the model reads a confidence channel
+    persons: np.ndarray  # float32 (P, V, C): the people with at least two joints present
+    scores: np.ndarray  # float32 (P, V): the detector's confidences, or 1 where it gave none
     dropped_joints: int  # joints made absent because a value was NaN or infinite
 
 
@@ -90,12 +90,12 @@ class FrameIntake:
         bad = ~np.isfinite(points).all(axis=-1) | ~np.isfinite(confidence)  # the rule of drop_nonfinite
         points = np.where(bad[..., None], 0.0, points).astype(np.float32)
         confidence = np.where(bad, 0.0, confidence).astype(np.float32)
-        points, confidence = self._retargeting.apply(points, confidence)
-        if self.source.frame != self.contract.frame:
+        if self.source.frame != self.contract.frame:  # first: see cocodiff.data.pipelines.adapt_to
             points = convert_points(points, self.source.frame, self.contract.frame)
-        seen = joint_present(points).any(axis=-1)
-        return Frame(timestamp, np.ascontiguousarray(points[seen]),
-                     np.ascontiguousarray(confidence[seen]) if self.contract.score_channel else None, int(bad.sum()))
+        points, confidence = self._retargeting.apply(points, confidence)
+        seen = joint_present(points).sum(axis=-1) >= 2
+        return Frame(timestamp, np.ascontiguousarray(points[seen]), np.ascontiguousarray(confidence[seen]),
+                     int(bad.sum()))
 
     def _scores(self, scores: object, count: int) -> np.ndarray:
         joints = self.source_layout.num_joints

@@ -6,16 +6,15 @@ $COCODIFF_SHARED_DATA) and skip, saying so, where that folder is absent.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def _shared_data() -> Path:
-    return Path(os.environ.get("COCODIFF_SHARED_DATA", REPO.parent / "shared" / "data"))
+    from tiny_runs import shared_data_folder
+
+    return shared_data_folder()
 
 
 @pytest.fixture(scope="session")
@@ -70,15 +69,15 @@ def tiny_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> tuple[Path, Path]:
-    """An untrained tiny CTR-GCN checkpoint (the embedded classes, ntu25, one person, window 16)
-    and its ONNX export, made once per session: the serving tests share the ~20 s trace.
-    Verification against PyTorch is test_export_onnx's business; the serving tests compare the
-    two backends themselves."""
+    """A tiny CTR-GCN checkpoint (the embedded classes, ntu25, one person, window 16) whose
+    outputs vary from clip to clip (tiny_runs.calibrated_checkpoint), and its ONNX export, made
+    once per session: the serving tests share the ~20 s trace. Verification against PyTorch is
+    test_export_onnx's business; the serving tests compare the two backends themselves."""
     pytest.importorskip("onnxruntime")
     from export.exporter import export_onnx
-    from tiny_runs import untrained_checkpoint
+    from tiny_runs import calibrated_checkpoint, calibration_clips
 
     folder = tmp_path_factory.mktemp("tiny_model")
-    checkpoint = untrained_checkpoint(folder / "tiny.pt")
+    checkpoint = calibrated_checkpoint(folder / "tiny.pt", calibration_clips())
     export_onnx(checkpoint, folder / "tiny.onnx", verify=False)
     return checkpoint, folder / "tiny.onnx"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("cocodiff", "export", "serve", "demo")
+PACKAGES = ("cocodiff", "export", "serve", "demo", "benchmarks")
 DEPLOYMENT = ("export", "serve", "demo")
 ALLOWED = ("cocodiff.data", "cocodiff.models", "cocodiff.checkpoint", "cocodiff.contract", "cocodiff.errors",
            "cocodiff.atomic", "cocodiff.hashing", "cocodiff.device", "cocodiff.cli", "cocodiff.engine_file")

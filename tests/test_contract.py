@@ -51,7 +51,7 @@ def test_the_fields_are_the_dataclass_fields_and_round_trip():
     ("person_order", "random", "field 'person_order' must be one of motion, confidence, recorded"),
     ("layout", "smpl24", "unknown layout 'smpl24'"),
     ("joints", ["head"], "field 'joints' does not list layout 'ntu25'"),
-    ("frame", {"x": "right", "y": "up", "z": "away", "units": "metres"}, "left-handed"),
+    ("frame", {"x": "right", "y": "up", "z": "away", "units": "metres", "origin": "camera"}, "left-handed"),
     ("frame", IMAGE.to_dict(), "3 coordinates per joint, but the frame .* is 2D"),
     ("in_channels", 5, "5 input channels leave 5 coordinates per joint"),
     ("versions", {}, "field 'versions' must map package names"),
@@ -161,3 +161,18 @@ def test_checkpoint_saves_the_contract_as_plain_builtins(tmp_path):
     torch.save(raw, tmp_path / "bad.pt")
     with pytest.raises(CocodiffError, match="bad.pt: deployment contract: field 'window'"):
         load_checkpoint(tmp_path / "bad.pt")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"use_score": "false"}, "field 'score_channel' must be true or false"),
+    ({"in_channels": "3"}, "field 'in_channels' must be a positive integer"),
+    ({"classes": "abc"}, "field 'classes' must be a non-empty list"),
+    ({"layout": 25}, "not a layout name"),
+])
+def test_upgrade_refuses_ill_typed_format1_values(change, message):
+    meta = {"classes": ["a", "b"], "layout": "ntu25", "in_channels": 3, "num_persons": 1, "window": 16,
+            "modality": "joint", "pre_normalize": True, "eval_crop_ratio": 0.95, "backbone": "ctrgcn",
+            "backbone_options": {}, "dataset": "embedded", **change}
+    with pytest.raises(CocodiffError, match=message):
+        upgrade_format1(meta, fps=30, clip_seconds=2, source="old.pt", versions={"cocodiff": "0.1.0"})
+

@@ -226,6 +226,8 @@ def bad_inputs(tmp_path_factory, val_clips):
         "joints": write_data(folder / "coco.pkl", random_clips(2, joints=17)),  # no meta, as PYSKL writes
         "good": write_data(folder / "good.pkl", clips, layout="ntu25"),
         "classes": write_data(folder / "five.pkl", clips, layout="ntu25", classes=list(CLASSES[:5])),
+        "frame": write_data(folder / "mediapipe.pkl", clips, layout="ntu25",
+                            frame={"x": "right", "y": "down", "z": "away", "units": "metres", "origin": "hips"}),
         "a": score_file(folder / "a.npz", A),
         "shuffled": score_file(folder / "b.npz", B, names=NAMES[[1, 0, 2, 3]]),
         "relabelled": score_file(folder / "c.npz", B, labels=np.array([0, 1, 2, 1])),
@@ -249,6 +251,7 @@ def test_a_file_that_is_not_a_checkpoint_is_one_clear_error(content, tmp_path):
     ("unknown split", "no split 'xsub_val'; the file has test, other"),
     ("unknown embedded split", "no split 'test'; it has train, val"),
     ("class count mismatch", "names 5 classes, the model has 12"),
+    ("frame mismatch", "was recorded in another coordinate frame (x right, y down, z away"),
 ])
 def test_evaluate_refuses_bad_input(case, message, checkpoint, bad_inputs, tmp_path):
     argv = {
@@ -259,6 +262,7 @@ def test_evaluate_refuses_bad_input(case, message, checkpoint, bad_inputs, tmp_p
         "unknown split": [checkpoint, "--data", bad_inputs["good"], "--split", "xsub_val"],
         "unknown embedded split": [checkpoint, "--data", "embedded", "--split", "test"],
         "class count mismatch": [checkpoint, "--data", bad_inputs["classes"], "--split", "test"],
+        "frame mismatch": [checkpoint, "--data", bad_inputs["frame"], "--split", "test"],
     }[case]
     code, err = run_module("cocodiff.evaluate", *argv, "--out", tmp_path / "out")
     assert code == 2 and err.count("\n") == 1 and err.startswith("error: ") and message in err, err

@@ -272,7 +272,8 @@ def test_tensorrt10_fp32_build_profile_cache_and_sidecar(fake, tmp_path):
     assert set(trt.written) == {tmp_path / "toy.engine", tmp_path / "toy.engine.json", tmp_path / "timing.cache"}
     sidecar = json.loads(info.sidecar.read_text())
     assert sidecar["profile"] == {"min": [1, 1, 16, 25, 3], "opt": [1, 1, 32, 25, 3], "max": [2, 1, 64, 25, 3]}
-    assert (sidecar["precision"], sidecar["tensorrt_version"], sidecar["classes"]) == ("fp32", "10.9.0", CLASSES)
+    assert (sidecar["precision"], sidecar["tensorrt_version"]) == ("fp32", "10.9.0")
+    assert sidecar["contract"]["classes"] == CLASSES
     assert sidecar["onnx_sha256"] == hashlib.sha256((tmp_path / "toy.onnx").read_bytes()).hexdigest()
     assert sidecar["engine_sha256"] == hashlib.sha256(b"ENGINE-BYTES").hexdigest()
     assert sidecar["checkpoint_sha256"] == "abc" and sidecar["strongly_typed"] is False and sidecar["created"]
@@ -412,7 +413,7 @@ def test_the_tensorrt_backend_takes_its_contract_from_the_sidecar(fake, tmp_path
     from serve.backends.tensorrt_engine import TensorRTBackend
     from tiny_runs import contract_for
 
-    fake("10.9.0")
+    trt = fake("10.9.0")
     build(tmp_path, cache=False)
     backend = TensorRTBackend(tmp_path / "toy.engine", buffers=HostBuffers())
     assert backend.contract == contract_for(CLASSES) and backend.name == "tensorrt"
@@ -420,6 +421,10 @@ def test_the_tensorrt_backend_takes_its_contract_from_the_sidecar(fake, tmp_path
     np.testing.assert_allclose(backend.predict(x), _logits(x), atol=1e-6)
     with pytest.raises(ModelInputError, match="NaN"):
         backend.predict(np.full((1, 1, 20, 25, 3), np.nan, np.float32))
+    five = np.random.default_rng(3).standard_normal((5, 1, 20, 25, 3)).astype(np.float32)
+    trt.calls.clear()
+    np.testing.assert_allclose(backend.predict(five), _logits(five), atol=1e-6)  # the profile takes B <= 2
+    assert [call[2][0] for call in trt.named("set_input_shape")] == [2, 2, 1]
     (tmp_path / "bare.engine").write_bytes(b"ENGINE-BYTES")
     with pytest.raises(CocodiffError, match="bare.engine.json: missing, or holds no deployment contract"):
         TensorRTBackend(tmp_path / "bare.engine", buffers=HostBuffers())
@@ -479,7 +484,7 @@ def test_cli_fp16_with_tensorrt11_builds_from_the_half_onnx(no_tensorrt_run, mon
     assert trt.named("create_network") == [("create_network", 1 << 1)] and trt.named("set_flag") == []
     assert trt.named("set_shape")[0][2:] == ((1, 1, 16, 25, 3), (1, 1, 64, 25, 3), (2, 1, 64, 25, 3))
     sidecar = json.loads((tmp_path / "tiny16.engine.json").read_text())
-    assert sidecar["classes"] == list(EMBEDDED) and sidecar["precision"] == "fp16"
+    assert sidecar["contract"]["classes"] == list(EMBEDDED) and sidecar["precision"] == "fp16"
     assert sidecar["onnx"] == "tiny16.onnx" and (tmp_path / "cache.bin").read_bytes() == b"+timings"
     assert (tmp_path / "tiny16.ref_outputs.json").is_file() and "--model-type engine" in out
     assert read_metadata(tmp_path / "tiny16.onnx").provenance["precision"] == "fp16"

@@ -55,7 +55,7 @@ def test_real_samples_convert(real):
     assert classes[1] == "class 1" and classes[206] == "class 206"
     assert {k: v for k, v in content["meta"].items() if k != "classes"} == {
         "layout": "openpose18", "dataset": "kinetics", "source": "cocodiff.data.prepare kinetics", "fps": 30.0,
-        "frame": {"x": "right", "y": "down", "z": None, "units": "normalised"}, "person_order": "confidence"}
+        "frame": {"x": "right", "y": "down", "z": None, "units": "normalised", "origin": "corner"}, "person_order": "confidence"}
     for sample in content["annotations"]:
         index, name = REAL_LABELS[sample["frame_dir"]]
         assert sample["label"] == index and classes[index] == name

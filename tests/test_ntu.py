@@ -129,7 +129,7 @@ def test_ntu60_benchmark_skips_ntu120_samples_and_splits(samples_dir):
         "xview_train": [names[2]], "xview_val": [names[0], names[1], names[3]],  # camera 3 vs 1
     }
     assert content["meta"] == {"layout": "ntu25", "classes": list(NTU60_CLASSES), "dataset": "ntu60",
-                               "source": "cocodiff.data.prepare ntu", "fps": 30.0, "frame": {"x": "left", "y": "up", "z": "away", "units": "metres"},
+                               "source": "cocodiff.data.prepare ntu", "fps": 30.0, "frame": {"x": "left", "y": "up", "z": "away", "units": "metres", "origin": "camera"},
                                "person_order": "motion"}
     assert [sample["label"] for sample in content["annotations"]] == [0, 10, 57, 2]
 

@@ -46,13 +46,34 @@ def test_replay_a_clip_of_the_embedded_dataset_in_real_time(tiny_model):
     assert "recorded action: wave right hand" in result.stdout  # val clips 0-15 are class 0
 
 
+@pytest.fixture(scope="module")
+def pyskl_file(tmp_path_factory):
+    """An annotation file as PYSKL writes them: no meta, so no layout and no frame rate."""
+    from cocodiff.data.annotations import save_annotations
+    from cocodiff.data.embedded import EmbeddedConfig, embedded_annotations
+
+    content = embedded_annotations(EmbeddedConfig(train_per_class=1, test_per_class=1))
+    path = tmp_path_factory.mktemp("pyskl") / "clips.pkl"
+    save_annotations({"split": content["split"], "annotations": content["annotations"]}, path)
+    return path
+
+
+def test_replay_a_file_without_meta_given_its_layout_and_rate(tiny_model, pyskl_file):
+    result = replay(tiny_model[1], "--data", pyskl_file, "--split", "val", "--index", "2", "--layout", "ntu25",
+                    "--fps", "30", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    assert "clips.pkl [val 2" in result.stdout and "frames at 30 fps" in result.stdout
+
+
 @pytest.mark.parametrize("case, message", [
     ("model of another kind", "not a model file cocodiff can run"),
     ("missing recording", "no such file"),
     ("split not named", "name the split"),
     ("index out of range", "no clip 999"),
+    ("no layout", "does not say its joint layout"),
+    ("no frame rate", "does not record its frame rate (meta 'fps'): pass it (--fps 30)"),
 ])
-def test_replay_bad_input_is_one_line(case, message, tiny_model, tmp_path):
+def test_replay_bad_input_is_one_line(case, message, tiny_model, pyskl_file, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("not a model\n")
     args = {
@@ -60,6 +81,8 @@ def test_replay_bad_input_is_one_line(case, message, tiny_model, tmp_path):
         "missing recording": [tiny_model[1], "--data", tmp_path / "nope.skeleton"],
         "split not named": [tiny_model[1], "--data", "embedded"],
         "index out of range": [tiny_model[1], "--data", "embedded", "--split", "val", "--index", "999"],
+        "no layout": [tiny_model[1], "--data", pyskl_file, "--split", "val"],
+        "no frame rate": [tiny_model[1], "--data", pyskl_file, "--split", "val", "--layout", "ntu25"],
     }[case]
     result = replay(*args)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr

@@ -8,7 +8,7 @@ import glob
 import numpy as np
 import pytest
 
-from cocodiff.data.frames import KINECT, MEDIAPIPE_WORLD, convert_points
+from cocodiff.data.frames import KINECT, MEDIAPIPE_WORLD
 from cocodiff.data.layouts import LAYOUTS, get_layout
 from cocodiff.data.pipelines import InferencePipeline, SkeletonSource, adapt_to
 from cocodiff.data.retarget import TABLES, Retargeting, compile_table, retarget, retargeting
@@ -171,31 +171,52 @@ def test_kinect_bones_survive_the_trip_to_ntu25(ucla_clips):
     assert np.allclose(neck_on_spine, 0.35 * head_on_spine, atol=1e-6)
 
 
-def test_mediapipe_world_into_a_kinect_model_is_a_proper_rotation(ntu_dir):
-    """A real NTU body seen as MediaPipe would see it (its 3D frame, its landmarks: synthesised
-    here from the Kinect joints by the inverse of the table's copies) comes back as the same
-    body: the map from the Kinect skeleton to the retargeted one is a rotation (det +1) with
-    residual ~0 on the joints copied one to one."""
-    from cocodiff.data.readers.ntu import read_ntu_skeleton
+def mediapipe_world_person() -> np.ndarray:
+    """A person facing the camera, arms down, as MediaPipe's world landmarks give one: metres,
+    x to the image's right (so the subject's left side has x > 0), y down, z away from the camera,
+    the origin exactly midway between the hips."""
+    layout = get_layout("mediapipe33")
+    points = {"nose": (0.0, -0.62, -0.09), "left_ear": (0.07, -0.64, 0.02), "right_ear": (-0.07, -0.64, 0.02),
+              "left_shoulder": (0.18, -0.5, 0.0), "left_elbow": (0.22, -0.24, 0.0), "left_wrist": (0.24, 0.0, 0.0),
+              "left_index": (0.25, 0.08, -0.02), "left_pinky": (0.24, 0.07, 0.01), "left_thumb": (0.24, 0.05, -0.03),
+              "left_hip": (0.1, 0.0, 0.0), "left_knee": (0.1, 0.45, 0.0), "left_ankle": (0.1, 0.85, 0.0),
+              "left_heel": (0.1, 0.88, 0.05), "left_foot_index": (0.1, 0.9, -0.12)}
+    pose = np.zeros((33, 3), np.float32)
+    for name, (x, y, z) in points.items():
+        pose[layout.index(name)] = (x, y, z)
+        if name.startswith("left_"):
+            pose[layout.index("right_" + name[5:])] = (-x, y, z)
+    for name in ("left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
+                 "left_mouth", "right_mouth"):
+        pose[layout.index(name)] = pose[layout.index("nose")] + (0.03 if "left" in name else -0.03, -0.02, 0.0)
+    return pose
 
-    kinect = read_ntu_skeleton(ntu_dir / "skeleton" / "S001C001P001R001A001.skeleton")["keypoint"][:1, :20]
-    n, m = get_layout("ntu25"), get_layout("mediapipe33")
-    copied = ["left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-              "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle"]
-    world = np.zeros(kinect.shape[:2] + (33, 3), np.float32)
-    for name in copied:
-        world[:, :, m.index(name)] = kinect[:, :, n.index(name)]
-    world = convert_points(world, KINECT, MEDIAPIPE_WORLD)
-    contract = contract_for(["a"])
+
+def test_a_mediapipe_world_body_arrives_whole_upright_and_unmirrored():
+    """MediaPipe's hip-centred world landmarks into an ntu25 Kinect model: spine_base (the hip
+    midpoint, exactly MediaPipe's origin) is present, the body stands 3 m in front of the camera,
+    with its handedness that of a real Kinect body, and pre-normalises upright and square."""
+    world = mediapipe_world_person()[None, None]  # (M, T, V, C)
     out = adapt_to({"keypoint": world}, SkeletonSource("mediapipe33", MEDIAPIPE_WORLD), "ntu25", KINECT)["keypoint"]
-    a = kinect[0][:, [n.index(name) for name in copied]].reshape(-1, 3)
-    b = out[0][:, [n.index(name) for name in copied]].reshape(-1, 3)
-    u, _, vt = np.linalg.svd((b - b.mean(0)).T @ (a - a.mean(0)))
-    rotation = u @ vt
-    assert np.linalg.det(rotation) == pytest.approx(1.0)
-    assert np.abs((a - a.mean(0)) @ rotation.T - (b - b.mean(0))).max() < 1e-5
+    ntu = get_layout("ntu25")
+    pose = out[0, 0]
+    assert (np.abs(pose).sum(axis=-1) > 0).all()  # every joint present, spine_base included
+    assert np.allclose(pose[ntu.index("spine_base")], [0.0, 0.0, 3.0])
+    assert pose[ntu.index("left_shoulder"), 0] < 0 < pose[ntu.index("right_shoulder"), 0]  # Kinect +x: camera's left
+    assert pose[ntu.index("head"), 1] > pose[ntu.index("neck"), 1] > pose[ntu.index("spine_shoulder"), 1] > 0
+    assert pose[ntu.index("left_foot"), 2] < pose[ntu.index("left_ankle"), 2]  # toes toward the camera
+    assert handedness(out, "ntu25") == -1.0  # as every real Kinect body in these tests
+    upright = pre_normalize({"keypoint": out}, ntu)["keypoint"][0, 0]
+    spine = unit(upright[ntu.index("spine_shoulder")] - upright[ntu.index("spine_base")])
+    across = unit(upright[ntu.index("right_shoulder")] - upright[ntu.index("left_shoulder")])
+    assert np.allclose(spine, [0, 1, 0], atol=1e-6) and np.allclose(across, [1, 0, 0], atol=1e-6)
+    contract = contract_for(["a"])
     assert InferencePipeline(contract, SkeletonSource("mediapipe33", MEDIAPIPE_WORLD))({"keypoint": world}).shape == \
         (1, 16, 25, 3)
+
+
+def test_real_kinect_bodies_have_the_handedness_the_mediapipe_test_expects(ucla_clips):
+    assert {handedness(sample["keypoint"], "kinect20") for sample in ucla_clips} == {-1.0}
 
 
 def test_every_layout_pair_with_a_path_runs():

@@ -9,7 +9,8 @@ import pytest
 from cocodiff.data.frames import KINECT
 from cocodiff.data.pipelines import InferencePipeline, SkeletonSource
 from cocodiff.errors import CocodiffError
-from serve.backends import Backend, ModelInputError, model_kind, open_backend
+from serve.backends import Backend, ModelInputError, ModelRunError, model_kind, open_backend
+from serve.backends.base import check_logits
 
 pytest.importorskip("onnxruntime")
 
@@ -106,3 +107,26 @@ def test_an_onnx_file_without_a_contract_is_refused(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(tmp_path / "plain.onnx"))
     with pytest.raises(CocodiffError, match="plain.onnx: carries no deployment contract"):
         open_backend(tmp_path / "plain.onnx")
+
+
+def test_a_runtime_failure_is_one_line(backends, monkeypatch):
+    torch_backend, onnx_backend = backends
+
+    def out_of_memory(*args):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\n(a long explanation)")
+
+    monkeypatch.setattr(torch_backend.model, "forward", out_of_memory)
+    batch = np.zeros((1, 1, 16, 25, 3), np.float32)
+    with pytest.raises(ModelRunError, match="PyTorch failed to run tiny.pt on cpu: CUDA out of memory") as error:
+        torch_backend.predict(batch)
+    assert "\n" not in str(error.value)
+    with pytest.raises(ModelRunError, match=r"logits of shape \[1, 5\], expected \[1, 12\]"):
+        check_logits(np.zeros((1, 5)), 1, onnx_backend.contract, "PyTorch")
+
+
+def test_a_cuda_device_index_reaches_onnx_runtime(tiny_model):
+    backend = open_backend(tiny_model[1], device="cuda:1")  # no GPU here: the CPU, and a note
+    assert backend.device == "CPUExecutionProvider" or "CUDAExecutionProvider" in backend.providers
+    with pytest.raises(CocodiffError, match="use auto, cpu, cuda or cuda:N"):
+        open_backend(tiny_model[1], device="gpu0")
+

@@ -42,7 +42,7 @@ def test_real_folder_converts_with_cross_view_splits(ucla_dir, ucla_all):
     assert all(name.endswith(("_v01", "_v02")) for name in train)
     assert all(name.endswith("_v03") for name in val)
     assert content["meta"] == {"layout": "kinect20", "classes": CLASSES, "dataset": "nw_ucla",
-                               "source": "cocodiff.data.prepare ucla", "fps": 30.0, "frame": {"x": "left", "y": "up", "z": "away", "units": "metres"},
+                               "source": "cocodiff.data.prepare ucla", "fps": 30.0, "frame": {"x": "left", "y": "up", "z": "away", "units": "metres", "origin": "camera"},
                                "person_order": "recorded"}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from cocodiff.cli import run_cli
@@ -55,3 +56,79 @@ def untrained_checkpoint(path: Path, seed: int = 0) -> Path:
     contract = contract_for(CLASSES, backbone_options=options, dataset="embedded")
     save_checkpoint(path, model=model.state_dict(), contract=contract, config=config_to_dict(TrainConfig()))
     return path
+
+
+def calibrated_checkpoint(path: Path, clips, *, seed: int = 2, classes=None, num_persons: int = 1,
+                          person_order: str = "recorded", window: int = 16) -> Path:
+    """A tiny CTR-GCN (width 8) whose outputs vary from clip to clip as a trained model's do.
+
+    An untrained network with its initial batch-norm statistics gives one class with probability 1
+    for every input, which would make any "same label" test pass. Here the batch-norm statistics
+    are measured on `clips` (model input, (N, M, T, V, 3)), and the classifier is centred and
+    scaled so that its logits over those clips have mean 0 and spread 2 per class."""
+    import torch
+
+    from cocodiff.checkpoint import save_checkpoint
+    from cocodiff.data.embedded import CLASSES
+    from cocodiff.models import build_backbone
+
+    classes = list(classes or CLASSES)
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    options = {"base_channels": 8, "num_persons": num_persons, "dropout": 0.0}
+    model = build_backbone("ctrgcn", "ntu25", 3, len(classes), **options)
+    x = torch.as_tensor(clips, dtype=torch.float32)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith("alpha"):
+                parameter.fill_(0.5)  # at its initial 0 the topology refinement would not take part
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.weight.copy_(0.5 + torch.rand(module.num_features, generator=generator))
+                module.bias.copy_(0.1 * torch.randn(module.num_features, generator=generator))
+                module.reset_running_stats()
+                module.momentum = None  # a plain average over the calibration batch
+        model.train()
+        model(x)
+        model.eval()
+        fc = model.classifier.fc
+        raw = model.classifier.pool(model.encoder.forward_features(x)) @ fc.weight.T
+        scale = 2.0 / (raw - raw.mean(0)).std()
+        fc.weight.mul_(scale)
+        fc.bias.copy_(-raw.mean(0) * scale)
+    contract = contract_for(classes, num_persons=num_persons, window=window, person_order=person_order,
+                            backbone_options=options, dataset="embedded")
+    save_checkpoint(path, model=model.state_dict(), contract=contract, config={})
+    return path
+
+
+def shared_data_folder() -> Path:
+    """../shared/data beside the repository, or $COCODIFF_SHARED_DATA."""
+    return Path(os.environ.get("COCODIFF_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def calibration_clips(persons: int = 1, window: int = 16):
+    """Model input (N, persons, window, 25, 3) to measure a test model's statistics on: embedded
+    clips, and the real NW-UCLA, UTD-MHAD and NTU recordings where ../shared/data is at hand
+    (real Kinect data spreads wider than the procedural clips)."""
+    import numpy as np
+
+    from cocodiff.data.embedded import EmbeddedConfig, embedded_annotations
+    from cocodiff.data.frames import KINECT
+    from cocodiff.data.pipelines import InferencePipeline, SkeletonSource
+    from tiny_runs import contract_for
+
+    contract = contract_for(["a"], num_persons=persons, window=window)
+    ntu25, kinect20 = InferencePipeline(contract), InferencePipeline(contract, SkeletonSource("kinect20", KINECT))
+    content = embedded_annotations(EmbeddedConfig(train_per_class=2, test_per_class=1))
+    clips = [ntu25(sample) for sample in content["annotations"][:24]]
+    folder = shared_data_folder()
+    if folder.is_dir():
+        from cocodiff.data.readers.ntu import read_ntu_skeleton
+        from cocodiff.data.readers.ucla import read_ucla_json
+        from cocodiff.data.readers.utd import read_utd_mat
+
+        clips += [kinect20(read_ucla_json(path)) for path in sorted((folder / "nw_ucla" / "all_sqe").glob("*.json"))[::100]]
+        clips += [kinect20(read_utd_mat(path)) for path in sorted((folder / "utd_mhad").glob("*.mat"))[::60]]
+        clips += [ntu25(read_ntu_skeleton(path)) for path in sorted((folder / "ntu" / "skeleton").glob("*.skeleton"))]
+    return np.stack(clips)

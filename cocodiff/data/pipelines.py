@@ -144,15 +144,19 @@ class SkeletonSource:
 
 
 def adapt_to(sample: Sample, source: SkeletonSource, layout: str, frame: CoordinateFrame) -> Sample:
-    """The sample retargeted from `source` to `layout` and converted into `frame`."""
+    """The sample converted into `frame`, then retargeted from `source.layout` to `layout`.
+
+    In that order: a hip-centred source (MediaPipe's world landmarks) has its hip midpoint at
+    exactly (0, 0, 0), which would read as an absent joint if it were a joint; in the model's
+    frame it is not (see cocodiff.data.frames)."""
     keypoint = keypoint_of(sample)
     if keypoint.shape[-1] != source.frame.dims:
         raise CocodiffError(f"clip has {keypoint.shape[-1]} coordinates per joint, but its source frame "
                             f"({source.frame.describe()}) is {source.frame.dims}D")
-    result = retarget(sample, source.layout, layout)
+    result = dict(sample)
     if source.frame != frame:
-        result["keypoint"] = convert_points(result["keypoint"], source.frame, frame)
-    return result
+        result["keypoint"] = convert_points(keypoint, source.frame, frame)
+    return retarget(result, source.layout, layout)
 
 
 @dataclass(frozen=True)

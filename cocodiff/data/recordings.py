@@ -30,14 +30,23 @@ class Recording:
     source: str  # for messages
 
 
-def read_recording(path: str, split: str | None = None, index: int = 0) -> Recording:
+def read_recording(path: str, split: str | None = None, index: int = 0, *, fps: float | None = None,
+                   layout: str | None = None) -> Recording:
     """The recording at `path` (`split` and `index` pick a clip of an annotation file or of the
-    embedded dataset); one-line errors for an unknown kind of file."""
+    embedded dataset); one-line errors for an unknown kind of file. `fps` and `layout` stand in
+    for what a file without meta (PYSKL, MMAction2) does not say; `fps` also overrides a raw
+    file's nominal rate."""
     if path == EMBEDDED or path.endswith(".pkl"):
         if split is None:
             raise CocodiffError(f"{path}: name the split to take clip {index} from (--split NAME)")
-        return _from_annotations(path, split, index)
-    file = Path(path)
+        return _from_annotations(path, split, index, fps, layout)
+    recording = _from_file(Path(path))
+    if fps is not None:
+        recording.fps = float(fps)
+    return recording
+
+
+def _from_file(file: Path) -> Recording:
     if not file.exists():
         raise DataError(file, "no such file")
     suffix = file.suffix.lower()
@@ -61,7 +70,7 @@ def read_recording(path: str, split: str | None = None, index: int = 0) -> Recor
     raise DataError(file, "not a recording cocodiff reads (.skeleton, .json, .mat, an annotation .pkl or 'embedded')")
 
 
-def _from_annotations(path: str, split: str, index: int) -> Recording:
+def _from_annotations(path: str, split: str, index: int, fps: float | None, layout_name: str | None) -> Recording:
     from cocodiff.data.annotations import file_layout, load_annotations, split_samples
 
     if path == EMBEDDED:
@@ -70,14 +79,14 @@ def _from_annotations(path: str, split: str, index: int) -> Recording:
         content, source = embedded_annotations(EmbeddedConfig()), "embedded dataset"
     else:
         content, source = load_annotations(path), path
-    layout = file_layout(content, source)
+    layout = file_layout(content, source, layout_name)
     samples = split_samples(content, split, source, layout)
     if not 0 <= index < len(samples):
         raise CocodiffError(f"{source}: split {split!r} has {len(samples)} clips, no clip {index}")
     meta = content["meta"]
-    fps = meta.get("fps")
+    fps = fps if fps is not None else meta.get("fps")
     if isinstance(fps, bool) or not isinstance(fps, (int, float)) or fps <= 0:
-        raise DataError(source, "does not record its frame rate (meta 'fps')")
+        raise DataError(source, "does not record its frame rate (meta 'fps'): pass it (--fps 30)")
     sample = samples[index]
     frame = CoordinateFrame.from_dict(meta["frame"], f"{source}: meta 'frame'") if "frame" in meta else \
         default_frame(sample["keypoint"].shape[-1])

@@ -55,16 +55,22 @@ def embedded_split(split: str, seed: int, limit: int | None) -> EvalSplit:
     return EvalSplit(samples, "embedded dataset", list(CLASSES), EMBEDDED)
 
 
-def file_split(path: Path, split: str, layout_name: str, limit: int | None) -> EvalSplit:
-    """One split of an annotation file, checked against the model's layout."""
+def file_split(path: Path, split: str, contract: DeploymentContract, limit: int | None) -> EvalSplit:
+    """One split of an annotation file, checked against the model's layout and coordinate frame."""
     from cocodiff.data.annotations import load_annotations, split_samples
+    from cocodiff.data.frames import CoordinateFrame
     from cocodiff.data.layouts import get_layout
 
     content = load_annotations(path)
     own = content["meta"].get("layout")
-    if own is not None and own != layout_name:
-        raise DataError(path, f"holds layout {own!r}, but the model was trained on {layout_name!r}")
-    samples = split_samples(content, split, path, get_layout(layout_name))
+    if own is not None and own != contract.layout:
+        raise DataError(path, f"holds layout {own!r}, but the model was trained on {contract.layout!r}")
+    if "frame" in content["meta"]:
+        frame = CoordinateFrame.from_dict(content["meta"]["frame"], f"{path}: meta 'frame'")
+        if frame != contract.frame:
+            raise DataError(path, f"was recorded in another coordinate frame ({frame.describe()}) than the model "
+                                  f"was trained in ({contract.frame.describe()})")
+    samples = split_samples(content, split, path, get_layout(contract.layout))
     classes = content["meta"].get("classes")
     kept = [samples[i] for i in evenly_spread(len(samples), limit)]
     return EvalSplit(kept, str(path), None if classes is None else [str(c) for c in classes], str(path.resolve()))
@@ -85,7 +91,7 @@ def load_split(data: str, split: str, checkpoint: dict[str, Any], limit: int | N
         path = Path(data)
         if from_config and not path.exists():
             raise CocodiffError(f"{path}: the checkpoint's own dataset is not here; name the data with --data FILE")
-        result = file_split(path, split, contract.layout, limit)
+        result = file_split(path, split, contract, limit)
     check_compatible(result, split, contract)
     return result
 

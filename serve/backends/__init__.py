@@ -14,14 +14,14 @@ import os
 from pathlib import Path
 
 from cocodiff.errors import CocodiffError
-from serve.backends.base import Backend, ModelInputError, check_batch
+from serve.backends.base import Backend, ModelInputError, ModelRunError, check_batch
 
 TORCH_SUFFIXES = (".pt", ".pth", ".ckpt")
 ONNX_SUFFIXES = (".onnx",)
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
 
-__all__ = ["Backend", "ModelInputError", "check_batch", "model_kind", "open_backend"]
+__all__ = ["Backend", "ModelInputError", "ModelRunError", "check_batch", "model_kind", "open_backend"]
 
 
 def model_kind(path: str | os.PathLike) -> str:
@@ -47,9 +47,10 @@ def model_kind(path: str | os.PathLike) -> str:
 
 
 def open_backend(path: str | os.PathLike, *, device: str = "auto", threads: int = 0) -> Backend:
-    """The backend for the model file at `path`. `device`: auto, cpu or cuda (cuda:N for
-    PyTorch); `threads`: CPU threads (0: PyTorch takes the idle cores, ONNX Runtime its default).
-    Only the PyTorch backend imports torch: serving an ONNX file needs onnxruntime alone."""
+    """The backend for the model file at `path`. `device`: auto, cpu, cuda or cuda:N (a TensorRT
+    engine runs on CUDA only); `threads`: CPU threads (0: PyTorch takes the idle cores, ONNX
+    Runtime its default). Only the PyTorch backend imports torch: serving an ONNX file needs
+    onnxruntime alone."""
     kind = model_kind(path)
     if kind == "pytorch":
         from serve.backends.pytorch import TorchBackend
@@ -58,7 +59,7 @@ def open_backend(path: str | os.PathLike, *, device: str = "auto", threads: int 
     if kind == "onnxruntime":
         from serve.backends.onnx_runtime import OnnxBackend
 
-        return OnnxBackend(path, device="cuda" if device.startswith("cuda") else device, threads=threads)
+        return OnnxBackend(path, device=device, threads=threads)
     from serve.backends.tensorrt_engine import TensorRTBackend
 
-    return TensorRTBackend(path)
+    return TensorRTBackend(path, device="cuda" if device == "auto" else device)

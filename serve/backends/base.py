@@ -20,6 +20,11 @@ class ModelInputError(CocodiffError):
     """A batch that does not fit the model: wrong shape, dtype, or non-finite values."""
 
 
+class ModelRunError(CocodiffError):
+    """The runtime failed to run the model (out of memory, a shape its engine was not built for,
+    an output that does not fit the contract); one line, never a traceback."""
+
+
 @runtime_checkable
 class Backend(Protocol):
     contract: DeploymentContract
@@ -46,3 +51,17 @@ def check_batch(batch: np.ndarray, contract: DeploymentContract) -> np.ndarray:
     if not np.isfinite(batch).all():
         raise ModelInputError("model input holds NaN or infinite values (preprocessing makes such joints absent)")
     return batch
+
+
+def check_logits(logits: np.ndarray, batch: int, contract: DeploymentContract, runtime: str) -> np.ndarray:
+    """`logits` as float32 (batch, K) with K the contract's classes, or ModelRunError."""
+    logits = np.asarray(logits)
+    if logits.shape != (batch, contract.num_classes):
+        raise ModelRunError(f"{runtime} gave logits of shape {list(logits.shape)}, expected [{batch}, "
+                            f"{contract.num_classes}] for the contract's {contract.num_classes} classes")
+    return logits.astype(np.float32, copy=False)
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:200]

@@ -16,14 +16,14 @@ import numpy as np
 
 from cocodiff.contract import DeploymentContract
 from cocodiff.errors import CocodiffError
-from serve.backends.base import check_batch
+from serve.backends.base import ModelRunError, check_batch, check_logits, first_line
 
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
 INPUT, OUTPUT = "skeleton", "logits"  # the names export.graph gives the graph's ends
 
 
 class OnnxBackend:
-    """`device`: "auto" (CUDA where ONNX Runtime offers it, else CPU), "cpu" or "cuda"."""
+    """`device`: "auto" (CUDA where ONNX Runtime offers it, else CPU), "cpu", "cuda" or "cuda:N"."""
 
     name = "onnxruntime"
 
@@ -34,17 +34,19 @@ class OnnxBackend:
             raise CocodiffError("running an ONNX model needs onnxruntime: pip install onnxruntime "
                                 "(or onnxruntime-gpu, never both)") from None
         self.path = Path(path)
-        if device not in ("auto", "cpu", "cuda"):
-            raise CocodiffError(f"ONNX Runtime device {device!r}: use auto, cpu or cuda")
+        kind, _, index = device.partition(":")
+        if kind not in ("auto", "cpu", "cuda") or (index and (kind != "cuda" or not index.isdigit())):
+            raise CocodiffError(f"ONNX Runtime device {device!r}: use auto, cpu, cuda or cuda:N")
         available = ort.get_available_providers()
-        wanted = [CUDA, CPU] if device == "cuda" or (device == "auto" and CUDA in available) else [CPU]
+        wanted = [CUDA, CPU] if kind == "cuda" or (kind == "auto" and CUDA in available) else [CPU]
+        cuda_options = {"device_id": int(index or 0)}
         options = ort.SessionOptions()
         options.log_severity_level = 3  # its warnings about graph folding are noise here
         if threads > 0:
             options.intra_op_num_threads = threads
         try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=[p for p in wanted if p in available]
-                                                or [CPU])
+            providers = [(p, cuda_options) if p == CUDA else p for p in wanted if p in available] or [CPU]
+            self.session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as error:  # noqa: BLE001 - onnxruntime raises its own types for a bad file
             first = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise CocodiffError(f"{self.path}: not an ONNX model ONNX Runtime can load ({first[:160]})") from None
@@ -62,7 +64,12 @@ class OnnxBackend:
                               f"{self.device}")
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run([OUTPUT], {INPUT: check_batch(batch, self.contract)})[0].astype(np.float32, copy=False)
+        x = check_batch(batch, self.contract)
+        try:
+            logits = self.session.run([OUTPUT], {INPUT: x})[0]
+        except Exception as error:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise ModelRunError(f"ONNX Runtime failed to run {self.path.name}: {first_line(error)}") from None
+        return check_logits(logits, len(x), self.contract, "ONNX Runtime")
 
     def describe(self) -> str:
         import onnxruntime as ort

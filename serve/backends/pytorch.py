@@ -10,7 +10,7 @@ import torch
 
 from cocodiff.checkpoint import load_recognizer
 from cocodiff.device import configure_threads, pick_device
-from serve.backends.base import check_batch
+from serve.backends.base import ModelRunError, check_batch, check_logits, first_line
 
 
 class TorchBackend:
@@ -29,9 +29,13 @@ class TorchBackend:
         self.device = str(self._device)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(check_batch(batch, self.contract)).to(self._device)
-        with torch.inference_mode():
-            return self.model(x).float().cpu().numpy()
+        x = torch.from_numpy(check_batch(batch, self.contract))
+        try:
+            with torch.inference_mode():
+                logits = self.model(x.to(self._device)).float().cpu().numpy()
+        except (RuntimeError, ValueError) as error:  # out of memory, a device error
+            raise ModelRunError(f"PyTorch failed to run {self.path.name} on {self.device}: {first_line(error)}") from None
+        return check_logits(logits, len(x), self.contract, "PyTorch")
 
     def describe(self) -> str:
         return f"{self.path} in PyTorch {torch.__version__} on {self.device}"

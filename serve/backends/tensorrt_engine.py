@@ -23,7 +23,7 @@ import numpy as np
 from cocodiff.contract import DeploymentContract
 from cocodiff.engine_file import load_tensorrt, read_sidecar, sidecar_path
 from cocodiff.errors import CocodiffError
-from serve.backends.base import check_batch
+from serve.backends.base import check_batch, check_logits
 
 
 class DeviceBuffers(Protocol):
@@ -109,7 +109,8 @@ class TensorRTRunner:
 
     @property
     def classes(self) -> list[str]:
-        return list(self.sidecar.get("classes", []))
+        contract = self.contract
+        return [] if contract is None else list(contract.classes)
 
     @property
     def contract(self) -> DeploymentContract | None:
@@ -157,21 +158,35 @@ class TensorRTRunner:
 
 
 class TensorRTBackend:
-    """The backend interface over a `TensorRTRunner`; the engine's sidecar must hold its contract."""
+    """The backend interface over a `TensorRTRunner`; the engine's sidecar must hold its contract.
+    A batch larger than the engine's profile allows runs in pieces of the largest it takes."""
 
     name = "tensorrt"
 
-    def __init__(self, path: str | os.PathLike, buffers: DeviceBuffers | None = None):
-        self.runner = TensorRTRunner(path, buffers=buffers)
+    def __init__(self, path: str | os.PathLike, device: str = "cuda", buffers: DeviceBuffers | None = None):
+        self.runner = TensorRTRunner(path, buffers=buffers if buffers is not None else TorchCudaBuffers(
+            _cuda_index(device)))
         contract = self.runner.contract
         if contract is None:
             raise CocodiffError(f"{sidecar_path(path)}: missing, or holds no deployment contract; rebuild the engine "
                                 "with python -m export.trt")
+        if "logits" not in self.runner.outputs:
+            raise CocodiffError(f"{path}: the engine has outputs {self.runner.outputs}, not 'logits'")
         self.contract = contract
-        self.device = str(self.runner.sidecar.get("gpu") or "cuda")
+        self.device = str(self.runner.sidecar.get("gpu") or device)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        return self.runner(check_batch(batch, self.contract))["logits"].astype(np.float32, copy=False)
+        x = check_batch(batch, self.contract)
+        step = self.runner.max_shape[0]
+        pieces = [self.runner(x[start:start + step])["logits"] for start in range(0, len(x), step)]
+        return check_logits(np.concatenate(pieces).astype(np.float32), len(x), self.contract, "TensorRT")
 
     def describe(self) -> str:
         return f"{self.runner.path} in TensorRT {self.runner.sidecar.get('tensorrt_version', '?')} on {self.device}"
+
+
+def _cuda_index(device: str) -> int:
+    kind, _, index = device.partition(":")
+    if kind not in ("auto", "cuda") or (index and not index.isdigit()):
+        raise CocodiffError(f"TensorRT device {device!r}: an engine runs on a CUDA GPU (cuda or cuda:N)")
+    return int(index or 0)
