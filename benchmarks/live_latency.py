@@ -50,14 +50,19 @@ SAMPLE = ROOT.parent / "shared" / "data" / "ntu" / "skeleton" / "S001C001P001R00
 
 
 def model_files(workdir: Path, model: str) -> tuple[Path, Path]:
-    """The model's checkpoint and ONNX file, made once and reused."""
+    """The model's checkpoint and ONNX file, made once and reused while this cocodiff reads them."""
     from benchmarks.synthetic_model import synthetic_checkpoint
+    from cocodiff.checkpoint import load_checkpoint
+    from cocodiff.errors import CocodiffError
     from export.exporter import export_onnx
+    from export.metadata import read_metadata
 
     checkpoint, onnx_file = workdir / f"{model}.pt", workdir / f"{model}.onnx"
-    if not checkpoint.is_file():
+    try:
+        load_checkpoint(checkpoint)
+        read_metadata(onnx_file)
+    except CocodiffError:  # missing, or written by another version
         synthetic_checkpoint(checkpoint, **MODELS[model], clip_seconds=3.0)
-    if not onnx_file.is_file():
         export_onnx(checkpoint, onnx_file, verify=True)
     return checkpoint, onnx_file
 

@@ -45,7 +45,7 @@ from cocodiff.data.transforms import person_present
 from cocodiff.errors import CocodiffError
 from serve.backends import Backend
 from serve.buffer import ClipBuffer
-from serve.stream import FrameIntake, check_timestamp
+from serve.stream import Frame, FrameIntake, check_timestamp
 from serve.tracker import PersonTracker
 
 WARMING_UP, RECOGNISED, UNKNOWN = "warming_up", "recognised", "unknown"
@@ -147,7 +147,7 @@ class LiveRecognizer:
             self._restore(saved)
             raise
 
-    def _take(self, time: float, frame) -> LiveUpdate:
+    def _take(self, time: float, frame: Frame) -> LiveUpdate:
         reset = self._reset_after_gap(time)
         self._last_time = time
         if len(frame.persons):
