@@ -285,13 +285,17 @@ def test_warm_up_stride_and_gap_reset(backends):
 
 
 def test_smoothing_and_the_unknown_state(backends):
+    """On frames of an embedded clip, where the test model's probabilities are spread out."""
+    from cocodiff.data.embedded import generate_clip
+
     backend = backends["onnxruntime"]
+    frames = generate_clip("arm circles", np.random.default_rng(7), name="c")["keypoint"][0, 20:]
     sure = LiveRecognizer(backend, config=LiveConfig(seconds=1.0, warmup_seconds=0.0, threshold=0.0))
-    update = sure.push(0.0, synthetic_person(0.0))
+    update = sure.push(0.0, frames[0])
     assert update.predicted and update.persons[0].status == RECOGNISED
     assert sum(probability for _, probability in update.persons[0].top) <= 1.0 + 1e-9
     never = LiveRecognizer(backend, config=LiveConfig(seconds=1.0, warmup_seconds=0.0, threshold=1.0))
-    person = never.push(0.0, synthetic_person(0.0)).persons[0]
+    person = never.push(0.0, frames[0]).persons[0]
     assert person.confidence < 1.0 and person.status == UNKNOWN and person.label is None
     assert person.top[0][0] in backend.contract.classes
     every = len(backend.contract.classes)  # top_k = all classes: every probability is reported
@@ -300,8 +304,9 @@ def test_smoothing_and_the_unknown_state(backends):
                      for n in (3, 1))
     history = []
     for i in range(4):
-        last = smoothed.push(i / 30, synthetic_person(i / 3)).persons[0]
-        history.append(dict(raw.push(i / 30, synthetic_person(i / 3)).persons[0].top))
+        last = smoothed.push(i / 30, frames[3 * i]).persons[0]
+        history.append(dict(raw.push(i / 30, frames[3 * i]).persons[0].top))
+    assert len({h[last.top[0][0]] for h in history}) == 4  # the four predictions differ
     for label, value in last.top:  # the mean of the last three predictions, not of all four
         assert value == pytest.approx(np.mean([h[label] for h in history[-3:]]), abs=1e-9)
 
