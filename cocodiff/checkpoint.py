@@ -34,7 +34,7 @@ import torch
 
 from cocodiff.atomic import atomic_write_bytes
 from cocodiff.contract import DeploymentContract
-from cocodiff.errors import CocodiffError
+from cocodiff.errors import CocodiffError, first_line
 
 CHECKPOINT_FORMAT = 2
 REQUIRED_KEYS = ("format", "model", "contract")
@@ -120,6 +120,6 @@ def load_recognizer(path: str | os.PathLike):
     try:
         model = build_model(checkpoint)
     except (RuntimeError, ValueError, KeyError, TypeError) as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise CocodiffError(f"{path}: its weights do not fit the model its contract describes ({first})") from None
+        raise CocodiffError(f"{path}: its weights do not fit the model its contract describes "
+                            f"({first_line(error)})") from None
     return checkpoint, model

@@ -21,3 +21,10 @@ class DataError(CocodiffError):
         self.source = str(source)
         self.problem = problem
         super().__init__(f"{self.source}: {problem}")
+
+
+def first_line(error: object) -> str:
+    """The first line of an error's message (its type's name if it has none), for a
+    one-line report of a failure in a library we call."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -41,7 +41,7 @@ from cocodiff.checkpoint import load_recognizer
 from cocodiff.cli import run_cli
 from cocodiff.data.splits import EMBEDDED, checkpoint_data, evenly_spread, load_split
 from cocodiff.device import prepare_device
-from cocodiff.errors import CocodiffError
+from cocodiff.errors import CocodiffError, first_line
 from cocodiff.hashing import sha256_of
 
 DEFAULT_CLASSES = 10
@@ -130,9 +130,8 @@ def load_auxiliary(checkpoint: dict[str, Any], path: Path, feature_dim: int):
     try:
         auxiliary.load_state_dict(checkpoint["auxiliary"], strict=True)
     except (RuntimeError, ValueError, KeyError, TypeError) as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise CocodiffError(f"{path}: its auxiliary weights do not fit the method its config describes ({first})") \
-            from None
+        raise CocodiffError(f"{path}: its auxiliary weights do not fit the method its config describes "
+                            f"({first_line(error)})") from None
     return auxiliary.eval()
 
 

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from cocodiff.atomic import atomic_open, atomic_write_bytes, atomic_write_text
-from cocodiff.errors import CocodiffError
+from cocodiff.errors import CocodiffError, first_line
 
 SCORE_KEYS = ("logits", "labels", "frame_dir", "classes", "split")
 FILES = ("scores.npz", "metrics.json", "confusion.png")
@@ -144,8 +144,7 @@ def load_scores(path: str | os.PathLike) -> Scores:
                 raise CocodiffError(f"{path}: not a cocodiff scores file (lacks {', '.join(missing)})")
             arrays = {key: content[key] for key in SCORE_KEYS}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise CocodiffError(f"{path}: not a readable scores file ({first})") from None
+        raise CocodiffError(f"{path}: not a readable scores file ({first_line(error)})") from None
     logits, labels = arrays["logits"], arrays["labels"]
     n = len(labels) if labels.ndim == 1 else -1
     if (logits.ndim != 2 or n != logits.shape[0] or arrays["frame_dir"].shape != (n,)

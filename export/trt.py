@@ -29,7 +29,7 @@ from typing import Any, Sequence
 from cocodiff.atomic import atomic_write_bytes, atomic_write_text
 from cocodiff.cli import run_cli
 from cocodiff.engine_file import SIDECAR_FORMAT, TensorRTUnavailable, load_tensorrt, sidecar_path
-from cocodiff.errors import CocodiffError
+from cocodiff.errors import CocodiffError, first_line
 from cocodiff.hashing import sha256_of
 from export.metadata import ExportMetadata, read_metadata
 from export.reference import TOLERANCE, InputSpec, input_spec, polygraphy_shape, reference_paths, save_reference
@@ -136,7 +136,7 @@ def _create_builder(trt, logger):
     try:
         builder = trt.Builder(logger)
     except Exception as error:  # TensorRT reports a missing driver or device as a generic error
-        raise TensorRTUnavailable(f"no CUDA GPU that TensorRT can use ({_first_line(error)})") from error
+        raise TensorRTUnavailable(f"no CUDA GPU that TensorRT can use ({first_line(error)})") from error
     if not builder:
         raise TensorRTUnavailable("no CUDA GPU that TensorRT can use (TensorRT could not create a builder)")
     return builder
@@ -151,7 +151,7 @@ def _network_flags(trt, major: int) -> int:
 def _parse(trt, network, logger, onnx_path: Path) -> None:
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
-        errors = [_first_line(parser.get_error(i)) for i in range(parser.num_errors)]
+        errors = [first_line(parser.get_error(i)) for i in range(parser.num_errors)]
         raise CocodiffError(f"TensorRT could not parse {onnx_path}: {'; '.join(errors) or 'no reason given'}")
 
 
@@ -206,11 +206,6 @@ def _sidecar(info: EngineInfo, onnx_path: Path, engine: bytes, spec: InputSpec, 
         "provenance": metadata.provenance,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def _first_line(error: object) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def gpu_host_commands(onnx_path: Path, engine_path: Path, shapes: dict[str, tuple[int, ...]], *, name: str,

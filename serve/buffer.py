@@ -22,7 +22,7 @@ from collections import deque
 import numpy as np
 
 from cocodiff.data.sample import Sample
-from cocodiff.data.transforms import person_present, resample
+from cocodiff.data.transforms import resample
 
 _SNAP = 1e-4  # grid positions this close to a whole frame (3 us at 30 fps) are that frame: no rounding noise
 
@@ -37,15 +37,17 @@ class ClipBuffer:
         self._times: deque[float] = deque()
         self._poses: deque[np.ndarray] = deque()
         self._scores: deque[np.ndarray] = deque()
+        # per slot, the times of the buffered frames that show its person: span and presence
+        # without a pass over the buffer, which runs on every frame
+        self._seen: list[deque[float]] = [deque() for _ in range(slots)]
 
     def __len__(self) -> int:
         return len(self._times)
 
     def clear(self) -> None:
         self._anchor = None
-        self._times.clear()
-        self._poses.clear()
-        self._scores.clear()
+        self._times, self._poses, self._scores = deque(), deque(), deque()
+        self._seen = [deque() for _ in self._seen]
 
     def append(self, timestamp: float, poses: np.ndarray, scores: np.ndarray) -> None:
         """One frame: poses (S, V, C) and scores (S, V), all zero for an empty slot."""
@@ -55,31 +57,39 @@ class ClipBuffer:
         self._times.append(time)
         self._poses.append(poses)
         self._scores.append(scores)
+        for slot in np.flatnonzero(poses.reshape(len(poses), -1).any(axis=1)):
+            self._seen[slot].append(time)
         # Keep one frame at or before the window's start, for interpolation at its edge.
         start = time - self.seconds
         while len(self._times) > 1 and self._times[1] <= start:
             self._times.popleft()
             self._poses.popleft()
             self._scores.popleft()
+        for seen in self._seen:
+            while seen and seen[0] < self._times[0]:
+                seen.popleft()
 
     def clear_slot(self, slot: int) -> None:
         """Forget one slot's past (its person left; the slot may go to somebody else). New
         arrays, never writes into the old ones: a snapshot stays what it was."""
         self._poses = deque(_without(poses, slot) for poses in self._poses)
         self._scores = deque(_without(scores, slot) for scores in self._scores)
+        self._seen[slot] = deque()
 
     def snapshot(self) -> tuple:
         """The buffer's state, cheaply: the stored arrays are never written to, only replaced."""
-        return self._anchor, deque(self._times), deque(self._poses), deque(self._scores)
+        return (self._anchor, deque(self._times), deque(self._poses), deque(self._scores),
+                [deque(seen) for seen in self._seen])
 
     def restore(self, snapshot: tuple) -> None:
-        self._anchor, self._times, self._poses, self._scores = snapshot
+        self._anchor, self._times, self._poses, self._scores, self._seen = snapshot
 
     def span(self, slot: int | None = None) -> float:
         """Seconds from the first to the last frame showing anybody (or the person in `slot`)."""
-        seen = [t for t, poses in zip(self._times, self._poses)
-                if (poses.any() if slot is None else poses[slot].any())]
-        return seen[-1] - seen[0] if seen else 0.0
+        seen = [self._seen[slot]] if slot is not None else [times for times in self._seen if times]
+        if not seen or not seen[0]:
+            return 0.0
+        return max(times[-1] for times in seen) - min(times[0] for times in seen)
 
     def clip(self) -> Sample:
         """The buffered past on an even grid at `fps`: {"keypoint": (S, T, V, C), "keypoint_score":
@@ -101,9 +111,7 @@ class ClipBuffer:
 
     def present(self) -> np.ndarray:
         """(S,) bool: which slots show somebody anywhere in the buffer."""
-        if not self._poses:
-            return np.zeros(self.shape[0], dtype=bool)
-        return person_present(np.stack(self._poses, axis=1)).any(axis=1)
+        return np.array([bool(seen) for seen in self._seen])
 
 
 def _without(array: np.ndarray, slot: int) -> np.ndarray:

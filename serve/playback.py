@@ -16,11 +16,11 @@ def frames_of(sample: Sample, fps: float, *, start: float = 0.0) -> Iterator[tup
     """(timestamp, persons (P, V, C), scores (P, V) or None) per frame of `sample`, at `fps`:
     only the people present in the frame, as a pose detector lists them."""
     keypoint = np.asarray(sample["keypoint"], dtype=np.float32)
-    score = sample.get("keypoint_score")
+    score = None if sample.get("keypoint_score") is None else np.asarray(sample["keypoint_score"], dtype=np.float32)
     for index in range(keypoint.shape[1]):
         persons = keypoint[:, index]
         present = joint_present(persons).any(axis=-1)
-        scores = None if score is None else np.asarray(score, dtype=np.float32)[:, index][present]
+        scores = None if score is None else score[:, index][present]
         yield start + index / fps, persons[present], scores
 
 

@@ -24,6 +24,7 @@ from cocodiff.data.layouts import get_layout
 from cocodiff.data.pipelines import SkeletonSource
 from cocodiff.data.retarget import retargeting
 from cocodiff.data.transforms import joint_present
+from cocodiff.data.transforms.presence import nonfinite_to_absent
 from cocodiff.errors import CocodiffError
 
 
@@ -86,10 +87,7 @@ class FrameIntake:
         if points.ndim != 3 or points.shape[1:] != (joints, channels):
             raise FrameError(f"persons of shape {list(points.shape)}; layout {self.source.layout} in "
                              f"{channels}D takes (P, {joints}, {channels})")
-        confidence = self._scores(scores, points.shape[0])
-        bad = ~np.isfinite(points).all(axis=-1) | ~np.isfinite(confidence)  # the rule of drop_nonfinite
-        points = np.where(bad[..., None], 0.0, points).astype(np.float32)
-        confidence = np.where(bad, 0.0, confidence).astype(np.float32)
+        points, confidence, bad = nonfinite_to_absent(points, self._scores(scores, points.shape[0]))
         if self.source.frame != self.contract.frame:  # first: see cocodiff.data.pipelines.adapt_to
             points = convert_points(points, self.source.frame, self.contract.frame)
         points, confidence = self._retargeting.apply(points, confidence)

@@ -15,13 +15,7 @@ from cocodiff.data.frames import KINECT
 from cocodiff.data.layouts import get_layout
 from cocodiff.data.pipelines import InferencePipeline, SkeletonSource, train_pipeline
 from cocodiff.data.retarget import retarget
-from tiny_runs import contract_for
-
-
-def contract_of(data, layout="ntu25", coordinates=3):
-    return contract_for(["a", "b"], layout, in_channels=coordinates + int(data.use_score), window=data.window,
-                        num_persons=data.num_persons, modality=data.modality, pre_normalize=data.pre_normalize,
-                        eval_crop_ratio=data.eval_crop_ratio, score_channel=data.use_score)
+from tiny_runs import contract_for, contract_of
 
 
 @pytest.mark.parametrize("overrides", [
@@ -42,7 +36,7 @@ def test_the_same_holds_for_2d_pose_with_a_score_channel(kinetics_dir):
     sample = read_kinetics_json(next((kinetics_dir / "skeleton").glob("__*.json")))
     data = load_config(overrides=["data.window=30", "data.use_score=true", "data.num_persons=2",
                                   "data.pre_normalize=false"]).data
-    expected = InferencePipeline(contract_of(data, "openpose18", coordinates=2))(sample)
+    expected = InferencePipeline(contract_of(data, "openpose18"))(sample)
     assert expected.shape == (2, 30, 18, 3)
     assert np.array_equal(train_pipeline(data, "openpose18", augment=False)(sample), expected)
 

@@ -18,7 +18,7 @@ from cocodiff.data.pipelines import InferencePipeline, train_pipeline
 from cocodiff.errors import CocodiffError
 from cocodiff.data.frames import KINECT
 from cocodiff.training.loop import batch_order
-from tiny_runs import contract_for
+from tiny_runs import contract_of
 
 
 def clip(seed: int = 0):
@@ -27,15 +27,6 @@ def clip(seed: int = 0):
 
 def data_config(*overrides):
     return load_config(overrides=["data.window=16", *overrides]).data
-
-
-def contract_of(data, layout="ntu25", classes=("a", "b")):
-    """The contract a run on `data` would write (see cocodiff.training.deployment); 2D for the
-    COCO and OpenPose layouts."""
-    coordinates = 2 if layout in ("coco17", "openpose18") else 3
-    return contract_for(classes, layout, in_channels=coordinates + (1 if data.use_score else 0), window=data.window, num_persons=data.num_persons,
-                        modality=data.modality, pre_normalize=data.pre_normalize,
-                        eval_crop_ratio=data.eval_crop_ratio, score_channel=data.use_score)
 
 
 @pytest.mark.parametrize("modality", ["joint", "bone", "joint_motion", "bone_motion"])

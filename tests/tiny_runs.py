@@ -41,6 +41,15 @@ def contract_for(classes, layout: str = "ntu25", *, in_channels: int = 3, num_pe
         versions={"cocodiff": "test"})
 
 
+def contract_of(data, layout: str = "ntu25", classes=("a", "b")):
+    """The contract a run on data config `data` would write (see cocodiff.training.deployment):
+    its window, persons, modality and preprocessing; 2D for the COCO and OpenPose layouts."""
+    coordinates = 2 if layout in ("coco17", "openpose18") else 3
+    return contract_for(classes, layout, in_channels=coordinates + (1 if data.use_score else 0), window=data.window,
+                        num_persons=data.num_persons, modality=data.modality, pre_normalize=data.pre_normalize,
+                        eval_crop_ratio=data.eval_crop_ratio, score_channel=data.use_score)
+
+
 def untrained_checkpoint(path: Path, seed: int = 0) -> Path:
     """An untrained tiny CTR-GCN (width 8, window 16) on the embedded classes, saved as a checkpoint."""
     import torch

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cocodiff.atomic import atomic_write_bytes
+from cocodiff.data.frames import CoordinateFrame, default_frame
 from cocodiff.data.layouts import Layout, get_layout
 from cocodiff.data.safe_pickle import safe_loads
 from cocodiff.data.sample import Sample, validate_sample
@@ -70,6 +71,24 @@ def file_layout(content: Annotations, path: str | os.PathLike, override: str | N
     if name is None:
         raise DataError(path, "the file does not say its joint layout: pass one (for example --layout ntu25)")
     return get_layout(name)
+
+
+def file_frame(content: Annotations, path: str | os.PathLike, channels: int) -> CoordinateFrame:
+    """The coordinate frame a loaded file's meta names, else the default for `channels`
+    coordinates (the Kinect camera frame in 3D, the normalised image in 2D)."""
+    meta = content.get("meta", {})
+    if "frame" not in meta:
+        return default_frame(channels)
+    return CoordinateFrame.from_dict(meta["frame"], f"{path}: meta 'frame'")
+
+
+def file_fps(content: Annotations, path: str | os.PathLike, given: float | None, how: str) -> float:
+    """`given` if set, else the frame rate a loaded file's meta records; `how` says how to give
+    one where it records none."""
+    fps = given if given is not None else content.get("meta", {}).get("fps")
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
+        raise DataError(path, f"does not record its frame rate (meta 'fps'): {how}")
+    return float(fps)
 
 
 def split_samples(content: Annotations, split: str, path: str | os.PathLike, layout: Layout | None = None) -> list[Sample]:

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from cocodiff.data.annotations import file_layout, load_annotations, split_samples
-from cocodiff.data.frames import CoordinateFrame, default_frame
+from cocodiff.data.annotations import file_fps, file_frame, file_layout, load_annotations, split_samples
+from cocodiff.data.frames import CoordinateFrame
 from cocodiff.data.layouts import Layout, get_layout
 from cocodiff.data.sample import Sample
 from cocodiff.data.transforms import valid_frames
@@ -81,21 +81,10 @@ def load_data(data: DataConfig) -> DataSplits:
         if unscored is not None:
             raise DataError(source, f"data.use_score=true, but sample {unscored!r} has no keypoint_score")
         in_channels += 1
-    meta = content["meta"]
-    frame = CoordinateFrame.from_dict(meta["frame"], f"{source}: meta 'frame'") if "frame" in meta else \
-        default_frame(in_channels - (1 if data.use_score else 0))
-    return DataSplits(train, val, layout, classes, str(name), in_channels, _fps(meta, data, source), frame,
-                      data.person_order or str(meta.get("person_order", "recorded")))
-
-
-def _fps(meta: dict[str, Any], data: DataConfig, source) -> float:
-    if data.fps > 0:
-        return float(data.fps)
-    fps = meta.get("fps")
-    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
-        raise DataError(source, "does not record its frame rate (meta 'fps'): set data.fps, e.g. data.fps=30 for "
-                                "Kinect recordings")
-    return float(fps)
+    frame = file_frame(content, source, in_channels - (1 if data.use_score else 0))
+    fps = file_fps(content, source, data.fps or None, "set data.fps, e.g. data.fps=30 for Kinect recordings")
+    return DataSplits(train, val, layout, classes, str(name), in_channels, fps, frame,
+                      data.person_order or str(content["meta"].get("person_order", "recorded")))
 
 
 def _layout(content: dict[str, Any], source, wanted: str | None) -> Layout:

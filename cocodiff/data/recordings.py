@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from cocodiff.data.frames import IMAGE, KINECT, CoordinateFrame, default_frame
+from cocodiff.data.frames import IMAGE, KINECT, CoordinateFrame
 from cocodiff.data.sample import Sample
 from cocodiff.errors import CocodiffError, DataError
 
@@ -71,7 +71,7 @@ def _from_file(file: Path) -> Recording:
 
 
 def _from_annotations(path: str, split: str, index: int, fps: float | None, layout_name: str | None) -> Recording:
-    from cocodiff.data.annotations import file_layout, load_annotations, split_samples
+    from cocodiff.data.annotations import file_fps, file_frame, file_layout, load_annotations, split_samples
 
     if path == EMBEDDED:
         from cocodiff.data.embedded import EmbeddedConfig, embedded_annotations
@@ -83,13 +83,9 @@ def _from_annotations(path: str, split: str, index: int, fps: float | None, layo
     samples = split_samples(content, split, source, layout)
     if not 0 <= index < len(samples):
         raise CocodiffError(f"{source}: split {split!r} has {len(samples)} clips, no clip {index}")
-    meta = content["meta"]
-    fps = fps if fps is not None else meta.get("fps")
-    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or fps <= 0:
-        raise DataError(source, "does not record its frame rate (meta 'fps'): pass it (--fps 30)")
     sample = samples[index]
-    frame = CoordinateFrame.from_dict(meta["frame"], f"{source}: meta 'frame'") if "frame" in meta else \
-        default_frame(sample["keypoint"].shape[-1])
-    classes = meta.get("classes")
-    return Recording(sample, layout.name, frame, float(fps), None if classes is None else [str(c) for c in classes],
+    frame = file_frame(content, source, sample["keypoint"].shape[-1])
+    fps = file_fps(content, source, fps, "pass it (--fps 30)")
+    classes = content["meta"].get("classes")
+    return Recording(sample, layout.name, frame, fps, None if classes is None else [str(c) for c in classes],
                      f"{source} [{split} {index}: {sample.get('frame_dir', index)}]")

@@ -57,8 +57,7 @@ def embedded_split(split: str, seed: int, limit: int | None) -> EvalSplit:
 
 def file_split(path: Path, split: str, contract: DeploymentContract, limit: int | None) -> EvalSplit:
     """One split of an annotation file, checked against the model's layout and coordinate frame."""
-    from cocodiff.data.annotations import load_annotations, split_samples
-    from cocodiff.data.frames import CoordinateFrame
+    from cocodiff.data.annotations import file_frame, load_annotations, split_samples
     from cocodiff.data.layouts import get_layout
 
     content = load_annotations(path)
@@ -66,7 +65,7 @@ def file_split(path: Path, split: str, contract: DeploymentContract, limit: int 
     if own is not None and own != contract.layout:
         raise DataError(path, f"holds layout {own!r}, but the model was trained on {contract.layout!r}")
     if "frame" in content["meta"]:
-        frame = CoordinateFrame.from_dict(content["meta"]["frame"], f"{path}: meta 'frame'")
+        frame = file_frame(content, path, contract.coordinates)
         if frame != contract.frame:
             raise DataError(path, f"was recorded in another coordinate frame ({frame.describe()}) than the model "
                                   f"was trained in ({contract.frame.describe()})")

@@ -60,8 +60,3 @@ def check_logits(logits: np.ndarray, batch: int, contract: DeploymentContract, r
         raise ModelRunError(f"{runtime} gave logits of shape {list(logits.shape)}, expected [{batch}, "
                             f"{contract.num_classes}] for the contract's {contract.num_classes} classes")
     return logits.astype(np.float32, copy=False)
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return (text.splitlines()[0] if text else type(error).__name__)[:200]

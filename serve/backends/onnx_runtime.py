@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from cocodiff.contract import DeploymentContract
-from cocodiff.errors import CocodiffError
-from serve.backends.base import ModelRunError, check_batch, check_logits, first_line
+from cocodiff.errors import CocodiffError, first_line
+from serve.backends.base import ModelRunError, check_batch, check_logits
 
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
 INPUT, OUTPUT = "skeleton", "logits"  # the names export.graph gives the graph's ends
@@ -48,8 +48,8 @@ class OnnxBackend:
             providers = [(p, cuda_options) if p == CUDA else p for p in wanted if p in available] or [CPU]
             self.session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as error:  # noqa: BLE001 - onnxruntime raises its own types for a bad file
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            raise CocodiffError(f"{self.path}: not an ONNX model ONNX Runtime can load ({first[:160]})") from None
+            raise CocodiffError(f"{self.path}: not an ONNX model ONNX Runtime can load ({first_line(error)[:160]})") \
+                from None
         props = self.session.get_modelmeta().custom_metadata_map
         self.contract = DeploymentContract.from_metadata(props, str(self.path))
         names = {value.name for value in self.session.get_inputs()}, {v.name for v in self.session.get_outputs()}
@@ -68,7 +68,7 @@ class OnnxBackend:
         try:
             logits = self.session.run([OUTPUT], {INPUT: x})[0]
         except Exception as error:  # noqa: BLE001 - onnxruntime raises its own exception types
-            raise ModelRunError(f"ONNX Runtime failed to run {self.path.name}: {first_line(error)}") from None
+            raise ModelRunError(f"ONNX Runtime failed to run {self.path.name}: {first_line(error)[:200]}") from None
         return check_logits(logits, len(x), self.contract, "ONNX Runtime")
 
     def describe(self) -> str:

@@ -10,7 +10,8 @@ import torch
 
 from cocodiff.checkpoint import load_recognizer
 from cocodiff.device import configure_threads, pick_device
-from serve.backends.base import ModelRunError, check_batch, check_logits, first_line
+from cocodiff.errors import first_line
+from serve.backends.base import ModelRunError, check_batch, check_logits
 
 
 class TorchBackend:
@@ -34,7 +35,7 @@ class TorchBackend:
             with torch.inference_mode():
                 logits = self.model(x.to(self._device)).float().cpu().numpy()
         except (RuntimeError, ValueError) as error:  # out of memory, a device error
-            raise ModelRunError(f"PyTorch failed to run {self.path.name} on {self.device}: {first_line(error)}") from None
+            raise ModelRunError(f"PyTorch failed to run {self.path.name} on {self.device}: {first_line(error)[:200]}") from None
         return check_logits(logits, len(x), self.contract, "PyTorch")
 
     def describe(self) -> str:

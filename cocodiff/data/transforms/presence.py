@@ -85,19 +85,25 @@ def valid_frames(keypoint: np.ndarray) -> int:
 
 def drop_nonfinite(sample: Sample) -> Sample:
     """Joints with a NaN or infinite coordinate or score become absent: zero coordinates and score."""
-    keypoint = keypoint_of(sample)
+    keypoint, score, bad = nonfinite_to_absent(keypoint_of(sample), sample.get("keypoint_score"))
+    result = dict(sample)
+    if bad.any():
+        result["keypoint"] = keypoint
+        if score is not None:
+            result["keypoint_score"] = score
+    return result
+
+
+def nonfinite_to_absent(keypoint: np.ndarray, score: np.ndarray | None = None):
+    """`drop_nonfinite`'s rule on bare arrays (..., V, C) and (..., V) of any leading shape, so
+    that a live frame with no person in it follows it too: (keypoint, score, the joints zeroed)."""
+    keypoint = np.asarray(keypoint, dtype=np.float32)
     bad = ~np.isfinite(keypoint).all(axis=-1)
-    score = sample.get("keypoint_score")
     if score is not None:
         score = np.asarray(score, dtype=np.float32)
         bad |= ~np.isfinite(score)
-    if not bad.any():
-        return dict(sample)
-    result = dict(sample)
-    result["keypoint"] = np.where(bad[..., None], 0.0, keypoint).astype(np.float32)
-    if score is not None:
-        result["keypoint_score"] = np.where(bad, 0.0, score).astype(np.float32)
-    return result
+        score = np.where(bad, 0.0, score).astype(np.float32)
+    return np.where(bad[..., None], 0.0, keypoint).astype(np.float32), score, bad
 
 
 def pad_persons(sample: Sample, num_persons: int) -> Sample:
