@@ -64,6 +64,12 @@ def read_checkpoint_file(path: str | os.PathLike, map_location: str | torch.devi
         raise CocodiffError(f"{path}: no such checkpoint")
     if path.is_dir():
         raise CocodiffError(f"{path}: is a directory, expected a checkpoint file (e.g. {path / 'best.pt'})")
+    if not zipfile.is_zipfile(path):  # torch.save writes zip archives; anything else is not ours
+        with open(path, "rb") as file:
+            what = "a plain pickle, perhaps an annotation file" if file.read(1) == b"\x80" else \
+                "not the zip archive torch.save writes"
+        raise CocodiffError(f"{path}: not a cocodiff checkpoint or corrupt ({what}); checkpoints are the best.pt "
+                            "or last.pt of a training run")
     try:
         content = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:

@@ -167,7 +167,7 @@ def per_class_subset(samples: list[dict[str, Any]], labels: Sequence[int], per_c
 
 
 # ---- features ------------------------------------------------------------------------------------
-def real_and_generated(model, auxiliary, samples: list[dict[str, Any]], contract, *, device,
+def real_and_generated(model, auxiliary, samples: list[dict[str, Any]], pipeline, *, device,
                        batch_size: int, start: int, steps: int, eta: float, draws: int,
                        seed: int) -> dict[str, np.ndarray]:
     """Pooled vectors and logits of the real clips and of `draws` generated features per clip.
@@ -178,12 +178,11 @@ def real_and_generated(model, auxiliary, samples: list[dict[str, Any]], contract
     from torch.utils.data import DataLoader
 
     from cocodiff.data.dataset import SkeletonDataset
-    from cocodiff.data.pipelines import InferencePipeline
 
     model = model.to(device).eval()
     auxiliary = auxiliary.to(device).eval()
     generator = torch.Generator(device=device).manual_seed(seed)
-    loader = DataLoader(SkeletonDataset(samples, InferencePipeline(contract)), batch_size=batch_size, shuffle=False)
+    loader = DataLoader(SkeletonDataset(samples, pipeline), batch_size=batch_size, shuffle=False)
     real, real_logits, generated, generated_logits = [], [], [], []
     with torch.no_grad():
         for x, y in loader:
@@ -361,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"(start t={start}, {args.steps} steps, eta {args.eta:g}, seed {args.seed}); {device}")
 
     began = time.perf_counter()
-    vectors = real_and_generated(model, auxiliary, samples, contract, device=device, batch_size=args.batch_size,
+    vectors = real_and_generated(model, auxiliary, samples, evaluation.pipeline(contract), device=device, batch_size=args.batch_size,
                                  start=start, steps=args.steps, eta=args.eta, draws=args.samples, seed=args.seed)
     feature_seconds = time.perf_counter() - began
     real_labels = np.array([s["label"] for s in samples], dtype=np.int64)

@@ -76,6 +76,25 @@ def summarize(logits: np.ndarray, labels: np.ndarray, classes: Sequence[str]) ->
     }
 
 
+def per_source_class(logits: np.ndarray, labels: np.ndarray, source_classes: Sequence[str],
+                     classes: Sequence[str]) -> list[dict[str, Any]]:
+    """Accuracy per class of the *data* when a class map relabelled it (several data classes may
+    share a model class): count, correct, accuracy and the most frequent predictions."""
+    predictions = ranking(logits)[:, 0]
+    source_classes = np.asarray(source_classes)
+    result = []
+    for name in dict.fromkeys(source_classes.tolist()):  # first-seen order
+        rows = source_classes == name
+        target = int(labels[rows][0])
+        predicted, counts = np.unique(predictions[rows], return_counts=True)
+        order = np.argsort(-counts, kind="stable")
+        result.append({"name": str(name), "model_class": str(classes[target]), "count": int(rows.sum()),
+                       "correct": int((predictions[rows] == target).sum()),
+                       "accuracy": 100.0 * float((predictions[rows] == target).mean()),
+                       "predicted": [{"name": str(classes[predicted[i]]), "count": int(counts[i])} for i in order[:3]]})
+    return result
+
+
 def worst_classes(metrics: dict[str, Any], count: int = 5) -> list[dict[str, Any]]:
     """The `count` classes with the lowest accuracy among those with samples."""
     seen = [entry for entry in metrics["per_class"] if entry["count"]]
@@ -111,6 +130,10 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
     if worst:
         lines.append("worst classes: " + "; ".join(
             f"{entry['name']} {entry['accuracy']:.1f}% ({entry['correct']}/{entry['count']})" for entry in worst))
+    for entry in metrics.get("per_source_class", []):
+        mistaken = [f"{p['name']} {p['count']}" for p in entry["predicted"] if p["name"] != entry["model_class"]]
+        lines.append(f"  {entry['name']} -> {entry['model_class']}: {entry['accuracy']:.1f}% "
+                     f"({entry['correct']}/{entry['count']})" + (f"; also {', '.join(mistaken)}" if mistaken else ""))
     return lines
 
 

@@ -148,7 +148,25 @@ def _header(config: TrainConfig, data, run_dir: Path, info, device, trainer, thr
             f"{len(data.val)} val clips, {len(data.classes)} classes, layout {data.layout.name}, "
             f"{config.data.modality}, window {config.data.window}; {device}{processes}, {threads} thread(s), "
             f"{config.precision}, "
-            f"{config.optim.epochs} epochs of {trainer.steps_per_epoch} steps; {where}\nrun directory: {run_dir}")
+            f"{config.optim.epochs} epochs of {trainer.steps_per_epoch} steps; {where}\n"
+            f"{_auxiliary_line(config, data.dataset)}\n"
+            + "".join(f"note: {note}\n" for note in data.notes) + f"run directory: {run_dir}")
+
+
+def _auxiliary_line(config: TrainConfig, dataset: str) -> str:
+    method = config.method
+    if not method.enabled:
+        return "CoCoDiff auxiliary: off (method.enabled=true to train with it)"
+    if method.text == "none":
+        text = "no text"
+    else:
+        from cocodiff.method.text.corpus import CORPORA_DIR, SHIPPED
+
+        corpus = method.text_file or (f"shipped {CORPORA_DIR.name}/{SHIPPED[dataset]}" if dataset in SHIPPED
+                                      else "none shipped for this dataset")
+        text = f"{method.text} text from {corpus}, encoder {method.encoder}"
+    return (f"CoCoDiff auxiliary: on ({text}; latent {method.latent}, t < {method.t_max} of {method.num_steps}, "
+            f"denoiser width {method.width} x {method.depth}); training only, not exported")
 
 
 def _footer(config: TrainConfig, run_dir: Path, result) -> None:

@@ -137,7 +137,6 @@ def real_clips(checkpoint: Path, data: str | None, split: str | None, count: int
     """Up to `count` clips of the checkpoint's validation data (or --data / --split), through the
     checkpoint's own evaluation preprocessing; (None, why) when the data is not at hand."""
     from cocodiff.checkpoint import load_checkpoint
-    from cocodiff.data.pipelines import InferencePipeline
     from cocodiff.data.splits import EMBEDDED, checkpoint_data, load_split
 
     if count <= 0:
@@ -150,6 +149,6 @@ def real_clips(checkpoint: Path, data: str | None, split: str | None, count: int
     if data is None and source != EMBEDDED and not Path(source).exists():
         return None, f"real clips: skipped, its data {source} is not here (pass --data FILE)"
     clips = load_split(source, split_name, content, count, data is None)
-    pipeline = InferencePipeline(content["contract"])
+    pipeline = clips.pipeline(content["contract"])
     return np.stack([pipeline(sample) for sample in clips.samples]), \
         f"real clips: {len(clips.samples)} from {clips.source}, split {split_name}"

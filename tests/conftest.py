@@ -58,7 +58,7 @@ def keep_thread_count():
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
-    """24 train clips (2 per class) and 12 val clips of the embedded dataset, as a file."""
+    """2 train clips and 1 val clip per class of the embedded dataset, as a file."""
     from cocodiff.data.annotations import save_annotations
     from cocodiff.data.embedded import EmbeddedConfig, embedded_annotations
 

@@ -55,9 +55,10 @@ def no_text_model(tmp_path, monkeypatch):
     monkeypatch.setattr(encoders, "make_encoder", refuse)
 
 
-def trained(argv: list[str], capsys) -> None:
-    code, _, err = train(argv, capsys)
+def trained(argv: list[str], capsys) -> str:
+    code, out, err = train(argv, capsys)
     assert code == 0, err
+    return out
 
 
 def strip_timing(lines):
@@ -83,7 +84,8 @@ def assert_same_tensors(a: dict, b: dict, what: str) -> None:
 @pytest.mark.parametrize("backbone", ["ctrgcn", "stgcn"])
 def test_the_method_adds_nothing_to_the_deployed_model(tiny_data, tmp_path, capsys, backbone):
     argv = tiny(tiny_data, tmp_path, "run", f"model.backbone={backbone}", "optim.epochs=1", *METHOD)
-    trained(argv, capsys)
+    banner = trained(argv, capsys)
+    assert "CoCoDiff auxiliary: on (both text from shipped corpora/embedded.json, encoder minilm" in banner
     config = load_config(overrides=argv)
     data = load_data(config.data)
     plain = build_backbone(backbone, data.layout, data.in_channels, len(data.classes), **backbone_options(config))
@@ -133,7 +135,8 @@ def test_the_method_adds_nothing_to_the_deployed_model(tiny_data, tmp_path, caps
 # ---- 2. without the method -----------------------------------------------------------------------
 
 def test_a_run_without_the_method_saves_an_empty_auxiliary(tiny_data, tmp_path, capsys):
-    trained(tiny(tiny_data, tmp_path, "plain", "optim.epochs=1"), capsys)
+    banner = trained(tiny(tiny_data, tmp_path, "plain", "optim.epochs=1"), capsys)
+    assert "CoCoDiff auxiliary: off" in banner
     for name in ("best.pt", "last.pt"):
         checkpoint = load_checkpoint(tmp_path / "plain" / name)
         assert checkpoint["auxiliary"] == {}, name

@@ -222,12 +222,12 @@ def bad_inputs(tmp_path_factory, val_clips):
     clips = val_clips[:2]
     return {
         "corrupt": corrupt,
-        "layout": write_data(folder / "ucla.pkl", random_clips(2, joints=20), layout="kinect20"),
-        "joints": write_data(folder / "coco.pkl", random_clips(2, joints=17)),  # no meta, as PYSKL writes
+        "layout": write_data(folder / "coco.pkl", random_clips(2, joints=17), layout="coco17"),
+        "joints": write_data(folder / "pyskl.pkl", random_clips(2, joints=17)),  # no meta, as PYSKL writes
         "good": write_data(folder / "good.pkl", clips, layout="ntu25"),
         "classes": write_data(folder / "five.pkl", clips, layout="ntu25", classes=list(CLASSES[:5])),
-        "frame": write_data(folder / "mediapipe.pkl", clips, layout="ntu25",
-                            frame={"x": "right", "y": "down", "z": "away", "units": "metres", "origin": "hips"}),
+        "frame": write_data(folder / "image.pkl", random_clips(2, channels=2), layout="ntu25",
+                            frame={"x": "right", "y": "down", "z": None, "units": "normalised", "origin": "corner"}),
         "a": score_file(folder / "a.npz", A),
         "shuffled": score_file(folder / "b.npz", B, names=NAMES[[1, 0, 2, 3]]),
         "relabelled": score_file(folder / "c.npz", B, labels=np.array([0, 1, 2, 1])),
@@ -246,12 +246,12 @@ def test_a_file_that_is_not_a_checkpoint_is_one_clear_error(content, tmp_path):
 @pytest.mark.parametrize("case, message", [
     ("missing checkpoint", "no such checkpoint"),
     ("corrupt checkpoint", "not a cocodiff checkpoint or corrupt"),
-    ("layout mismatch", "holds layout 'kinect20', but the model was trained on 'ntu25'"),
+    ("layout mismatch", "holds layout 'coco17', the model was trained on 'ntu25', and no retargeting"),
     ("joint count mismatch", "17 joints per frame, but layout 'ntu25' has 25"),
     ("unknown split", "no split 'xsub_val'; the file has test, other"),
     ("unknown embedded split", "no split 'test'; it has train, val"),
     ("class count mismatch", "names 5 classes, the model has 12"),
-    ("frame mismatch", "was recorded in another coordinate frame (x right, y down, z away"),
+    ("frame mismatch", "holds 2D clips (x right, y down"),
 ])
 def test_evaluate_refuses_bad_input(case, message, checkpoint, bad_inputs, tmp_path):
     argv = {
@@ -288,3 +288,61 @@ def test_fuse_refuses_bad_input(case, message, bad_inputs, tmp_path):
     if case in ("another order", "other labels"):
         assert str(a) in err  # names both files
     assert not (tmp_path / "out").exists()
+
+
+# ---- another dataset: retargeting and a class map --------------------------------------------------
+def kinect20_clips(val_clips):
+    """The embedded val clips as a Kinect v1 would record them (kinect20), under other class names."""
+    from cocodiff.data.retarget import retarget
+
+    clips = []
+    for sample in val_clips:
+        clip = retarget(sample, "ntu25", "kinect20")
+        clip["label"] = {CLASSES.index("squat"): 0, CLASSES.index("bow"): 1}.get(sample["label"], 2)
+        clips.append(clip)
+    return clips
+
+
+def test_evaluate_retargets_and_maps_classes(checkpoint, val_clips, tmp_path, capsys):
+    data = write_data(tmp_path / "v1.pkl", kinect20_clips(val_clips), layout="kinect20",
+                      classes=["deep squat", "bowing", "unmapped"], fps=30.0)
+    class_map = tmp_path / "map.txt"
+    class_map.write_text("# ours -> the model's\ndeep squat -> squat\n\nbowing   ->  bow\n")
+    assert evaluate_main([str(checkpoint), "--data", str(data), "--split", "test", "--class-map", str(class_map),
+                          "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "retargeting the clips from layout kinect20" in out and "deep squat -> squat:" in out
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["N"] == 4 and metrics["retargeted_from"] == "kinect20"  # 2 squats + 2 bows; the rest unmapped
+    assert [(e["name"], e["model_class"], e["count"]) for e in metrics["per_source_class"]] == \
+        [("deep squat", "squat", 2), ("bowing", "bow", 2)]
+    counted = {e["name"]: e["count"] for e in metrics["per_class"] if e["count"]}
+    assert counted == {"squat": 2, "bow": 2}
+    # The logits are the model's on the retargeted clips, through its own pipeline.
+    content = load_checkpoint(checkpoint)
+    model = build_model(content)
+    from cocodiff.data.pipelines import SkeletonSource
+    from cocodiff.data.frames import KINECT
+
+    pipeline = InferencePipeline(content["contract"], SkeletonSource("kinect20", KINECT))
+    squats = [c for c in kinect20_clips(val_clips) if c["label"] == 0]
+    with torch.no_grad():
+        expected = model(torch.from_numpy(np.stack([pipeline(c) for c in squats]))).numpy()
+    np.testing.assert_allclose(load_scores(tmp_path / "out" / "scores.npz").logits[:2], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("lines, message", [
+    ("squat\n", "line 1: expected 'data class -> model class'"),
+    ("deep squat -> squats\n", "'squats' is not a model class"),
+    ("deep squatting -> squat\n", "'deep squatting' is not a data class"),
+    ("deep squat -> squat\ndeep squat -> bow\n", "'deep squat' is mapped more than once"),
+    ("# nothing\n", "holds no 'data class -> model class' line"),
+])
+def test_bad_class_maps_are_one_line(lines, message, checkpoint, val_clips, tmp_path):
+    data = write_data(tmp_path / "v1.pkl", kinect20_clips(val_clips), layout="kinect20",
+                      classes=["deep squat", "bowing", "unmapped"])
+    class_map = tmp_path / "map.txt"
+    class_map.write_text(lines)
+    code, err = run_module("cocodiff.evaluate", checkpoint, "--data", data, "--split", "test", "--class-map", class_map,
+                           "--out", tmp_path / "out")
+    assert code == 2 and err.count("\n") == 1 and "map.txt" in err and message in err, err

@@ -142,6 +142,43 @@ def test_load_data_checks_layout(tmp_path):
                                          "data.train_split=xsub_train"]).data)
 
 
+def test_class_names_come_from_a_file_and_inferred_counts_are_said(tmp_path):
+    from cocodiff.data.annotations import save_annotations
+    from cocodiff.data.embedded import EmbeddedConfig, embedded_annotations
+
+    content = embedded_annotations(EmbeddedConfig(train_per_class=1, test_per_class=1))
+    content["meta"] = {}  # as PYSKL writes it: no names
+    path = tmp_path / "pyskl.pkl"
+    save_annotations(content, path)
+    base = [f"data.dataset={path}", "data.layout=ntu25", "data.fps=30"]
+    plain = load_data(load_config(overrides=base).data)
+    assert plain.classes == [f"class {i}" for i in range(12)]
+    assert plain.notes == (f"{path} names no classes: 12 inferred from labels 0..11; name them with data.classes=FILE",)
+    names = tmp_path / "names.txt"
+    names.write_text("# my classes\n" + "".join(f"action {i}\n" for i in range(12)) + "\n")
+    named = load_data(load_config(overrides=base + [f"data.classes={names}"]).data)
+    assert named.classes == [f"action {i}" for i in range(12)] and "class names from" in named.notes[0]
+    names.write_text("only one\n")
+    with pytest.raises(CocodiffError, match="names.txt: names 1 classes, but .* has label 11"):
+        load_data(load_config(overrides=base + [f"data.classes={names}"]).data)
+    names.write_text("a\nb\na\n")
+    with pytest.raises(CocodiffError, match="names class 'a' twice"):
+        load_data(load_config(overrides=base + [f"data.classes={names}"]).data)
+    with pytest.raises(CocodiffError, match="nowhere.txt: no such file"):
+        load_data(load_config(overrides=base + [f"data.classes={tmp_path / 'nowhere.txt'}"]).data)
+    # A stray label leaves most of the inferred range empty: refused, not a 1000-class model.
+    content["annotations"][0]["label"] = 999
+    save_annotations(content, path)
+    with pytest.raises(CocodiffError, match="labels run to 999 with 987 of 0..999 unused; a stray label"):
+        load_data(load_config(overrides=base).data)
+    # A few classes without clips are only said.
+    for sample in content["annotations"]:
+        sample["label"] = {999: 0, 3: 13}.get(sample["label"], sample["label"])
+    save_annotations(content, path)
+    gappy = load_data(load_config(overrides=base).data)
+    assert len(gappy.classes) == 14 and "(2 with no clip)" in gappy.notes[0]
+
+
 def test_use_score_appends_confidence_as_a_channel(kinetics_dir, tmp_path):
     """2D pose with confidence (Kinetics): (x, y) + score = 3 input channels, in train and eval."""
     from cocodiff.data.convert import ConversionReport

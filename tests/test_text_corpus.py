@@ -132,6 +132,21 @@ def test_select_reports_missing_classes() -> None:
         corpus.select(["wave", "jump"])
 
 
+def test_differently_spelt_names_in_the_same_order_match_by_position(capsys) -> None:
+    """GAP's NTU text spells half the names its own way; in the data's order they still match."""
+    content = good_dict()
+    content["classes"] = [dict(good_dict()["classes"][0], name=name) for name in
+                          ("drink water", "eat meal", "brush teeth", "brush hair")]
+    corpus = corpus_from_dict(content, "gap.json")
+    data = ["drink water", "eat meal/snack", "brushing teeth", "brush hair"]
+    assert [c.name for c in corpus.select(data)] == ["drink water", "eat meal", "brush teeth", "brush hair"]
+    assert "2 class names differ" in capsys.readouterr().err
+    with pytest.raises(DataError, match="has no text for 1 class"):  # moved: order no longer says it
+        corpus.select(["eat meal/snack", "brush teeth", "drink water", "brush hair"])
+    with pytest.raises(DataError, match="has no text for 1 class"):  # no word in common: not the same class
+        corpus.select(["drink water", "kick something", "brush teeth", "brush hair"])
+
+
 EXPECTED = {"ucla.json": ("cocodiff.data.readers.ucla", "CLASSES"),
             "embedded.json": ("cocodiff.data.embedded", "CLASSES"),
             "ntu120.json": ("cocodiff.data.readers.ntu_classes", "NTU120_CLASSES")}

@@ -54,3 +54,60 @@ def test_bad_files(tmp_path):
     scipy.io.savemat(tmp_path / "a2_s1_t1_skeleton.mat", {"d_skel": np.zeros((25, 3, 4))})
     with pytest.raises(DataError, match=r"expected d_skel of shape \(20, 3, T\)"):
         read_utd_mat(tmp_path / "a2_s1_t1_skeleton.mat")
+
+
+def test_prepare_utd_writes_the_cross_subject_splits(utd_dir, tmp_path, capsys):
+    from cocodiff.data.annotations import load_annotations
+    from cocodiff.data.prepare import main
+
+    assert main(["utd", str(utd_dir), "--out", str(tmp_path / "utd.pkl")]) == 0
+    assert "converted 861, skipped 0, failed 0" in capsys.readouterr().err
+    content = load_annotations(tmp_path / "utd.pkl")
+    split, meta = content["split"], content["meta"]
+    assert (len(split["xsub_train"]), len(split["xsub_val"]), len(split["all"])) == (431, 430, 861)
+    subjects = {name: {parse_utd_name(n)[1] for n in split[name]} for name in ("xsub_train", "xsub_val")}
+    assert subjects == {"xsub_train": {1, 3, 5, 7}, "xsub_val": {2, 4, 6, 8}}
+    assert meta["layout"] == "kinect20" and meta["classes"] == list(CLASSES) and meta["fps"] == 30.0
+    assert meta["joint_order"] == "file" and meta["frame"]["origin"] == "camera"
+    assert split["all"][:2] == ["a1_s1_t1_skeleton", "a1_s1_t2_skeleton"]  # numeric order: a2 before a10
+    assert split["all"].index("a2_s1_t1_skeleton") < split["all"].index("a10_s1_t1_skeleton")
+
+
+def test_joint_order_comes_from_the_release_file(utd_dir, tmp_path):
+    from cocodiff.data.readers.utd import UTD_JOINTS, read_joint_order
+
+    assert read_joint_order(utd_dir / "Skeleton_joint_order.txt") == UTD_JOINTS
+    # A file listing the joints in another order reorders the rows accordingly.
+    swapped = list(UTD_JOINTS)
+    swapped[0], swapped[3] = swapped[3], swapped[0]
+    order = tmp_path / "Skeleton_joint_order.txt"
+    order.write_text("".join(f"{i + 1}. {name};\n" for i, name in enumerate(swapped)))
+    path = utd_dir / "a3_s1_t1_skeleton.mat"
+    plain, reordered = read_utd_mat(path), read_utd_mat(path, read_joint_order(order))
+    head, hips = KINECT20.index("head"), KINECT20.index("hip_center")
+    np.testing.assert_array_equal(reordered["keypoint"][..., head, :], plain["keypoint"][..., hips, :])
+    order.write_text("1. head;\n2. neck;\n")
+    with pytest.raises(DataError, match="expected the 20 Kinect v1 joints numbered 1 to 20, found 2"):
+        read_joint_order(order)
+
+
+def test_bad_mat_contents(tmp_path):
+    import scipy.io
+
+    scipy.io.savemat(tmp_path / "a1_s1_t1_skeleton.mat", {"d_skel": np.zeros((20, 3, 0))})
+    with pytest.raises(DataError, match="zero frames"):
+        read_utd_mat(tmp_path / "a1_s1_t1_skeleton.mat")
+    bad = np.ones((20, 3, 4))
+    bad[2, 1, 3] = np.nan
+    scipy.io.savemat(tmp_path / "a1_s1_t2_skeleton.mat", {"d_skel": bad})
+    with pytest.raises(DataError, match="NaN or infinite coordinate at joint 3, frame 4"):
+        read_utd_mat(tmp_path / "a1_s1_t2_skeleton.mat")
+
+
+def test_prepare_summary_counts_classes_without_samples():
+    from cocodiff.data.prepare import describe
+
+    content = {"split": {"all": ["a", "b"]}, "meta": {"layout": "kinect20", "classes": ["x", "y", "z"]},
+               "annotations": [{"label": 0}, {"label": 0}]}
+    text = describe(content)
+    assert "samples per class: min 0, max 2" in text and "classes with no sample: 2 (y, z)" in text

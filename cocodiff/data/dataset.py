@@ -46,6 +46,7 @@ class DataSplits:
     fps: float  # the clips' frame rate
     frame: CoordinateFrame  # the clips' coordinate frame
     person_order: str  # how the clips fill their person slots (see cocodiff.contract)
+    notes: tuple[str, ...] = ()  # what was inferred about the data, for the run's banner
 
     @property
     def clip_seconds(self) -> float:
@@ -73,7 +74,7 @@ def load_data(data: DataConfig) -> DataSplits:
     channels = {sample["keypoint"].shape[-1] for sample in train + val}
     if len(channels) > 1:
         raise DataError(source, f"samples mix 2D and 3D coordinates ({sorted(channels)} channels)")
-    classes = _classes(content, train + val, source)
+    classes, notes = _classes(content, train + val, source, data.classes)
     name = content["meta"].get("dataset") or os.path.basename(str(source))
     in_channels = channels.pop()
     if data.use_score:
@@ -84,7 +85,7 @@ def load_data(data: DataConfig) -> DataSplits:
     frame = file_frame(content, source, in_channels - (1 if data.use_score else 0))
     fps = file_fps(content, source, data.fps or None, "set data.fps, e.g. data.fps=30 for Kinect recordings")
     return DataSplits(train, val, layout, classes, str(name), in_channels, fps, frame,
-                      data.person_order or str(content["meta"].get("person_order", "recorded")))
+                      data.person_order or str(content["meta"].get("person_order", "recorded")), notes)
 
 
 def _layout(content: dict[str, Any], source, wanted: str | None) -> Layout:
@@ -96,17 +97,55 @@ def _layout(content: dict[str, Any], source, wanted: str | None) -> Layout:
     return file_layout(content, source, wanted)
 
 
-def _classes(content: dict[str, Any], samples: list[Sample], source) -> list[str]:
+def read_class_names(path: str | os.PathLike) -> list[str]:
+    """Class names from a text file, one a line in label order (blank lines and # comments skipped)."""
+    try:
+        text = open(path, encoding="utf-8").read()
+    except FileNotFoundError:
+        raise DataError(path, "no such file (data.classes)") from None
+    except IsADirectoryError:
+        raise DataError(path, "is a directory; data.classes takes a text file, one class name a line") from None
+    except UnicodeDecodeError:
+        raise DataError(path, "is not UTF-8 text; data.classes takes one class name a line") from None
+    names = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    if not names:
+        raise DataError(path, "names no class (one class name a line)")
+    repeated = next((name for name in names if names.count(name) > 1), None)
+    if repeated is not None:
+        raise DataError(path, f"names class {repeated!r} twice")
+    return names
+
+
+def _classes(content: dict[str, Any], samples: list[Sample], source, names_file: str) -> tuple[list[str], tuple[str, ...]]:
+    """The class names, and notes on what was inferred. Without names the count is the highest
+    label + 1; labels that leave more than a quarter of that range empty are refused, as a stray
+    label (999) would otherwise make a 1000-class model."""
     if any("label" not in sample for sample in samples):
         missing = next(sample for sample in samples if "label" not in sample)
         raise DataError(source, f"sample {missing.get('frame_dir')!r} has no 'label'")
-    highest = max(sample["label"] for sample in samples)
-    classes = content["meta"].get("classes")
-    if classes is None:
-        return [f"class {i}" for i in range(highest + 1)]
-    if highest >= len(classes):
-        raise DataError(source, f"label {highest} is out of range: the file names {len(classes)} classes")
-    return [str(name) for name in classes]
+    labels = sorted({int(sample["label"]) for sample in samples})
+    highest = labels[-1]
+    own = content["meta"].get("classes")
+    if names_file:
+        classes = read_class_names(names_file)
+        if highest >= len(classes):
+            raise DataError(names_file, f"names {len(classes)} classes, but {source} has label {highest}")
+        notes = [f"class names from {names_file} ({len(classes)} classes)"]
+        if own is not None and [str(c) for c in own] != classes:
+            notes.append(f"they replace the {len(own)} names {source} carries")
+        return classes, tuple(notes)
+    if own is not None:
+        if highest >= len(own):
+            raise DataError(source, f"label {highest} is out of range: the file names {len(own)} classes")
+        return [str(name) for name in own], ()
+    unused = highest + 1 - len(labels)
+    if unused > (highest + 1) / 4:
+        raise DataError(source, f"names no classes and its labels run to {highest} with {unused} of 0..{highest} "
+                                "unused; a stray label? Give the class names with data.classes=FILE (one a line)")
+    note = f"{source} names no classes: {highest + 1} inferred from labels 0..{highest}"
+    if unused:
+        note += f" ({unused} with no clip)"
+    return [f"class {i}" for i in range(highest + 1)], (note + "; name them with data.classes=FILE",)
 
 
 class SkeletonDataset(Dataset):

@@ -2,6 +2,7 @@
 
     python -m cocodiff.data.prepare ntu      SKELETON_DIR --benchmark ntu60 --out ntu60.pkl
     python -m cocodiff.data.prepare ucla     ALL_SQE_DIR  --out ucla.pkl
+    python -m cocodiff.data.prepare utd      UTD_MHAD_DIR --out utd.pkl
     python -m cocodiff.data.prepare kinetics --val-dir DIR --val-labels JSON --out k.pkl
     python -m cocodiff.data.prepare embedded --out embedded.pkl
 
@@ -35,6 +36,12 @@ def _ucla(args: argparse.Namespace, report: ConversionReport) -> Annotations:
     return ucla_annotations(args.folder, report)
 
 
+def _utd(args: argparse.Namespace, report: ConversionReport) -> Annotations:
+    from cocodiff.data.readers.utd import utd_annotations
+
+    return utd_annotations(args.folder, report)
+
+
 def _kinetics(args: argparse.Namespace, report: ConversionReport) -> Annotations:
     from cocodiff.data.readers.kinetics import kinetics_annotations
 
@@ -66,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     ntu = commands.add_parser("ntu", help="NTU RGB+D 60/120 raw .skeleton files")
-    ntu.add_argument("folder", type=Path, help="folder of .skeleton files (nnb_rgb+d_skeletons)")
+    ntu.add_argument("folder", type=Path, help="folder of .skeleton files (nturgb+d_skeletons)")
     ntu.add_argument("--benchmark", choices=("ntu60", "ntu120"), default="ntu60",
                      help="ntu60: A001-A060 of setups S001-S017, splits xsub/xview; ntu120: all, splits xsub/xset")
     ntu.add_argument("--missing", type=Path, default=None,
@@ -77,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     ucla = commands.add_parser("ucla", help="NW-UCLA all_sqe json files")
     ucla.add_argument("folder", type=Path, help="the all_sqe folder")
     ucla.set_defaults(handler=_ucla)
+
+    utd = commands.add_parser("utd", help="UTD-MHAD *_skeleton.mat files (Kinect v1, 27 actions)")
+    utd.add_argument("folder", type=Path, help="folder of aA_sS_tT_skeleton.mat files (and Skeleton_joint_order.txt)")
+    utd.set_defaults(handler=_utd)
 
     kinetics = commands.add_parser("kinetics", help="Kinetics-Skeleton json (OpenPose-18)")
     for split in ("train", "val"):
@@ -94,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     embedded.add_argument("--test-per-class", type=int, default=None)
     embedded.set_defaults(handler=_embedded)
 
-    for command in (ntu, ucla, kinetics, embedded):
+    for command in (ntu, ucla, utd, kinetics, embedded):
         command.add_argument("--out", type=Path, required=True, help="output annotation file (.pkl)")
     for command in (ntu, kinetics):
         command.add_argument("--workers", type=int, default=1, help="parallel reader processes")
@@ -108,8 +119,13 @@ def describe(content: Annotations) -> str:
     for name, members in content["split"].items():
         lines.append(f"  split {name}: {len(members)}")
     labels = Counter(sample["label"] for sample in content["annotations"])
-    if labels:
-        lines.append(f"  samples per class: min {min(labels.values())}, max {max(labels.values())}")
+    classes = meta.get("classes") or range(max(labels, default=-1) + 1)
+    counts = [labels.get(label, 0) for label in range(len(classes))]
+    if counts:
+        lines.append(f"  samples per class: min {min(counts)}, max {max(counts)}")
+        empty = [str(name) for label, name in enumerate(classes) if labels.get(label, 0) == 0]
+        if empty:
+            lines.append(f"  classes with no sample: {len(empty)} ({', '.join(empty[:5])}{', ...' if len(empty) > 5 else ''})")
     return "\n".join(lines)
 
 

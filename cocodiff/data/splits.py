@@ -1,9 +1,11 @@
 """The clips of one split, to evaluate a model on or to check an export with.
 
 `load_split` reads a split of the embedded dataset or of an annotation file and checks that its
-clips fit the model's deployment contract: labelled, with the model's layout, coordinates and
-classes. `checkpoint_data` says which data and split a checkpoint was validated on (its saved
-training config), so commands can default to it.
+clips fit the model's deployment contract: labelled, with the model's coordinates and classes.
+Clips of another layout or coordinate frame are retargeted on the way in (`EvalSplit.pipeline`)
+where a retargeting exists; clips of another class list are relabelled by a `ClassMap`.
+`checkpoint_data` says which data and split a checkpoint was validated on (its saved training
+config), so commands can default to it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from cocodiff.errors import CocodiffError, DataError
 
 if TYPE_CHECKING:
     from cocodiff.contract import DeploymentContract
+    from cocodiff.data.class_map import ClassMap
+    from cocodiff.data.pipelines import InferencePipeline, SkeletonSource
 
 EMBEDDED = "embedded"
 
@@ -29,6 +33,14 @@ class EvalSplit:
     source: str  # for messages: the file, or "embedded dataset"
     classes: list[str] | None  # the source's class names, if it names them
     dataset: str  # "embedded" or the resolved file path (recorded in metrics.json)
+    skeleton: SkeletonSource | None = None  # the clips' layout and frame, where they differ from the model's
+    class_map: ClassMap | None = None  # applied: labels are the model's, `source_class` the data's
+
+    def pipeline(self, contract: DeploymentContract) -> InferencePipeline:
+        """The model's evaluation preprocessing for these clips, retargeting them if need be."""
+        from cocodiff.data.pipelines import InferencePipeline
+
+        return InferencePipeline(contract, self.skeleton)
 
 
 def evenly_spread(total: int, count: int | None) -> list[int]:
@@ -55,42 +67,60 @@ def embedded_split(split: str, seed: int, limit: int | None) -> EvalSplit:
     return EvalSplit(samples, "embedded dataset", list(CLASSES), EMBEDDED)
 
 
-def file_split(path: Path, split: str, contract: DeploymentContract, limit: int | None) -> EvalSplit:
-    """One split of an annotation file, checked against the model's layout and coordinate frame."""
+def file_split(path: Path, split: str, contract: DeploymentContract, limit: int | None,
+               class_map: ClassMap | None = None) -> EvalSplit:
+    """One split of an annotation file. Clips of another layout or coordinate frame than the
+    model's are retargeted where a retargeting exists, else refused."""
     from cocodiff.data.annotations import file_frame, load_annotations, split_samples
     from cocodiff.data.layouts import get_layout
+    from cocodiff.data.pipelines import SkeletonSource
+    from cocodiff.data.retarget import retargeting
 
     content = load_annotations(path)
-    own = content["meta"].get("layout")
-    if own is not None and own != contract.layout:
-        raise DataError(path, f"holds layout {own!r}, but the model was trained on {contract.layout!r}")
-    if "frame" in content["meta"]:
-        frame = file_frame(content, path, contract.coordinates)
-        if frame != contract.frame:
-            raise DataError(path, f"was recorded in another coordinate frame ({frame.describe()}) than the model "
-                                  f"was trained in ({contract.frame.describe()})")
-    samples = split_samples(content, split, path, get_layout(contract.layout))
+    own = content["meta"].get("layout") or contract.layout
+    frame = file_frame(content, path, contract.coordinates) if "frame" in content["meta"] else contract.frame
+    if frame.dims != contract.frame.dims:
+        raise DataError(path, f"holds {frame.dims}D clips ({frame.describe()}), the model takes {contract.frame.dims}D")
+    skeleton = None
+    if (own, frame) != (contract.layout, contract.frame):
+        try:
+            retargeting(own, contract.layout)
+        except CocodiffError:
+            raise DataError(path, f"holds layout {own!r}, the model was trained on {contract.layout!r}, and no "
+                                  "retargeting between them exists") from None
+        skeleton = SkeletonSource(own, frame)
+    samples = split_samples(content, split, path, get_layout(own))
     classes = content["meta"].get("classes")
+    classes = None if classes is None else [str(c) for c in classes]
+    if class_map is not None:
+        if classes is None:
+            raise DataError(path, "names no classes (meta 'classes'), so --class-map cannot be matched to it")
+        samples = class_map.apply(samples, classes, contract.classes)
+        if not samples:
+            raise DataError(path, f"split {split!r} has no clip of a class in {class_map.source}")
     kept = [samples[i] for i in evenly_spread(len(samples), limit)]
-    return EvalSplit(kept, str(path), None if classes is None else [str(c) for c in classes], str(path.resolve()))
+    return EvalSplit(kept, str(path), classes, str(path.resolve()), skeleton, class_map)
 
 
 def load_split(data: str, split: str, checkpoint: dict[str, Any], limit: int | None = None,
-               from_config: bool = False) -> EvalSplit:
+               from_config: bool = False, class_map: ClassMap | None = None) -> EvalSplit:
     """Split `split` of `data` (a file or "embedded"), checked against the checkpoint's contract.
-    `from_config`: the data was taken from the checkpoint's config rather than named by the user."""
+    `from_config`: the data was taken from the checkpoint's config rather than named by the user.
+    `class_map`: relabel the data's classes as the model's (files only)."""
     contract: DeploymentContract = checkpoint["contract"]
     if data == EMBEDDED:
         if contract.layout != "ntu25":
             raise CocodiffError(f"the embedded dataset is ntu25, but the model was trained on layout "
                                 f"{contract.layout!r}")
+        if class_map is not None:
+            raise CocodiffError("--class-map applies to annotation files; the embedded dataset has the model's classes")
         seed = (checkpoint.get("config") or {}).get("data", {}).get("embedded_seed", 0)
         result = embedded_split(split, int(seed), limit)
     else:
         path = Path(data)
         if from_config and not path.exists():
             raise CocodiffError(f"{path}: the checkpoint's own dataset is not here; name the data with --data FILE")
-        result = file_split(path, split, contract, limit)
+        result = file_split(path, split, contract, limit, class_map)
     check_compatible(result, split, contract)
     return result
 
@@ -107,6 +137,8 @@ def check_compatible(data: EvalSplit, split: str, contract: DeploymentContract) 
         raise DataError(data.source, f"clips have {'/'.join(map(str, channels))} coordinates per joint, the model "
                                      f"expects {contract.coordinates}")
     classes = list(contract.classes)
+    if data.class_map is not None:
+        return  # labels were set from the model's class names
     if data.classes is not None and len(data.classes) != len(classes):
         raise DataError(data.source, f"names {len(data.classes)} classes, the model has {len(classes)}")
     highest = max(s["label"] for s in data.samples)

@@ -2,8 +2,9 @@
 
 Every clip is one simulated person (`body.draw_body`) doing one action (`actions.ACTIONS`) with
 their own tempo, amplitude, phase and repetition count, after and before some idle standing,
-seen by a Kinect v2 from a random angle, position and height, with a few millimetres of sensor
-jitter and the occasional dropped frame (all zeros, as the Kinect writes a lost body).
+seen from a random angle, position and height by a random sensor (`sensor.py`: a Kinect v2, a
+Kinect v1 or a monocular pose estimator, with their smooth drift, depth errors, tracking
+glitches, made-up hand tips and the occasional dropped frame, all zeros as a Kinect writes it).
 
 Samples follow `cocodiff.data.sample`: `keypoint` is float32 (2, T, 25, 3) in the Kinect camera
 frame as NTU stores it (metres, +y up, +z away from the camera, +x to the camera's left). The
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cocodiff.data.annotations import Annotations
-from cocodiff.data.embedded.actions import ACTIONS, CLASSES, Action, idle_pose, make_timing
+from cocodiff.data.embedded.actions import ACTIONS, CLASSES, Action
 from cocodiff.data.embedded.body import (
     LAYOUT,
     Body,
@@ -34,11 +35,13 @@ from cocodiff.data.embedded.body import (
     rotation,
     stand_on_floor,
 )
+from cocodiff.data.embedded.sensor import Sensor, draw_sensor, observe
+from cocodiff.data.embedded.timing import idle_pose, make_timing
 from cocodiff.data.frames import KINECT
 from cocodiff.data.sample import Sample
 from cocodiff.errors import CocodiffError
 
-DEFAULT_TRAIN_PER_CLASS = 48
+DEFAULT_TRAIN_PER_CLASS = 128
 DEFAULT_TEST_PER_CLASS = 16
 SPLITS = ("train", "val")
 _SPLIT_CODE = {"train": 1, "val": 2}
@@ -58,7 +61,8 @@ class EmbeddedConfig:
     frames: tuple[int, int] = (40, 100)  # clip length range, frames
     height_m: tuple[float, float] = (1.5, 1.95)
     max_yaw_deg: float = 45.0  # subject turned up to this far from facing the camera
-    noise_m: float = 0.004  # sensor jitter (standard deviation); hands get more
+    sensor: bool = True  # False: the clean simulation, no sensor errors at all
+    noise_scale: float = 1.0  # scales the sensor's jitter and drift
     drop_rate: float = 0.01  # chance per frame that a drop-out of 1-3 empty frames starts
     persons: int = 2  # M; persons after the first are all zeros
 
@@ -77,8 +81,8 @@ class EmbeddedConfig:
             problems.append(f"frames must be a range (low, high) with 8 <= low <= high, got {self.frames!r}")
         if not 0 < self.height_m[0] <= self.height_m[1]:
             problems.append(f"height_m must be a range of positive heights, got {self.height_m!r}")
-        if self.fps <= 0 or self.noise_m < 0 or not 0 <= self.drop_rate < 0.5 or not 0 <= self.max_yaw_deg <= 180:
-            problems.append("fps must be > 0, noise_m >= 0, drop_rate in [0, 0.5), max_yaw_deg in [0, 180]")
+        if self.fps <= 0 or self.noise_scale < 0 or not 0 <= self.drop_rate < 0.5 or not 0 <= self.max_yaw_deg <= 180:
+            problems.append("fps must be > 0, noise_scale >= 0, drop_rate in [0, 0.5), max_yaw_deg in [0, 180]")
         if problems:
             raise CocodiffError("embedded dataset: " + "; ".join(problems))
 
@@ -118,9 +122,11 @@ class View:
 
 
 def draw_view(rng: np.random.Generator, max_yaw_deg: float = 45.0) -> View:
-    """A random Kinect placement; the camera is aimed at the person's middle, give or take."""
-    depth, height = float(rng.uniform(2.5, 4.0)), float(rng.uniform(0.7, 2.0))
-    tilt = float(np.degrees(np.arctan2(height - 0.9, depth)) + rng.uniform(-4, 6))
+    """A random camera placement, from a laptop on a desk to a Kinect on a shelf; the camera is
+    aimed at the person's middle, give or take, or held level."""
+    depth, height = float(rng.uniform(1.8, 4.2)), float(rng.uniform(0.6, 2.0))
+    aimed = np.degrees(np.arctan2(height - 0.9, depth))
+    tilt = float(rng.uniform(-4, 6) + (aimed if rng.random() < 0.6 else rng.uniform(-0.3, 0.6) * aimed))
     return View(yaw=float(rng.uniform(-max_yaw_deg, max_yaw_deg)), x=float(rng.uniform(-0.5, 0.5)),
                 depth=depth, camera_height=height, tilt=tilt, roll=float(rng.uniform(-4, 4)))
 
@@ -134,8 +140,9 @@ class Clip:
     body: Body
     view: View
     angles: dict[str, np.ndarray]  # clamped joint angles per frame (degrees)
-    clean: np.ndarray  # (T, V, 3) camera-frame positions before noise and drop-outs
+    clean: np.ndarray  # (T, V, 3) camera-frame positions before the sensor
     dropped: np.ndarray  # (T,) bool
+    sensor: Sensor | None  # None for a clean clip (config.sensor False)
 
 
 def find_action(action: str | int) -> Action:
@@ -149,17 +156,6 @@ def find_action(action: str | int) -> Action:
     raise CocodiffError(f"unknown class {action!r}; the embedded classes are: {', '.join(CLASSES)}")
 
 
-def _joint_noise_scale() -> np.ndarray:
-    """Kinect hand joints jitter more than the rest of the body."""
-    scale = np.ones(LAYOUT.num_joints)
-    for joint, name in enumerate(LAYOUT.joints):
-        if name.endswith(("hand_tip", "thumb")):
-            scale[joint] = 2.5
-        elif name.endswith("hand"):
-            scale[joint] = 1.5
-    return scale
-
-
 def simulate_clip(action: str | int, rng: np.random.Generator, body: Body | None = None, view: View | None = None,
                   config: EmbeddedConfig = EmbeddedConfig(), name: str = "embedded") -> Clip:
     """Generate one clip; `body` and `view` are drawn from `rng` when not given."""
@@ -171,16 +167,16 @@ def simulate_clip(action: str | int, rng: np.random.Generator, body: Body | None
     angles = clamp(pose)
     view = view if view is not None else draw_view(rng, config.max_yaw_deg)
     clean = view.to_camera(stand_on_floor(forward_kinematics(body, bone_rotations(angles), timing.frames), body, lift))
-    noisy = clean + rng.normal(0.0, config.noise_m, clean.shape) * _joint_noise_scale()[:, None]
-    dropped = np.zeros(timing.frames, dtype=bool)
-    for start in np.flatnonzero(rng.random(timing.frames) < config.drop_rate):
-        dropped[start:start + int(rng.integers(1, 4))] = True
-    noisy[dropped] = 0.0
+    sensor = draw_sensor(rng, config.drop_rate, config.noise_scale) if config.sensor else None
+    if sensor is None:
+        noisy, dropped = clean, np.zeros(timing.frames, dtype=bool)
+    else:
+        noisy, dropped = observe(clean, sensor, rng, config.fps)
     keypoint = np.zeros((config.persons, timing.frames, LAYOUT.num_joints, 3), dtype=np.float32)
     keypoint[0] = noisy
     sample = {"frame_dir": name, "label": CLASSES.index(action.name), "keypoint": keypoint,
               "total_frames": timing.frames}
-    return Clip(sample, action, body, view, angles, clean, dropped)
+    return Clip(sample, action, body, view, angles, clean, dropped, sensor)
 
 
 def generate_clip(action: str | int, rng: np.random.Generator, body: Body | None = None, view: View | None = None,
