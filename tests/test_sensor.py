@@ -95,4 +95,4 @@ def test_every_kind_is_drawn_and_within_range():
     assert {s.kind for s in sensors} == set(KINDS)
     assert all(0 < s.white_m <= 0.006 and 0 < s.drift_m <= 0.02 and 0.4 <= s.depth_scale <= 1.1 for s in sensors)
     kinects = [s for s in sensors if s.kind != "pose_estimator"]
-    assert max(s.white_m for s in kinects) <= 0.003 and max(s.depth_noise_m for s in kinects) <= 0.01
+    assert max(s.white_m for s in kinects) <= 0.001 and max(s.depth_noise_m for s in kinects) <= 0.01

@@ -200,3 +200,15 @@ def test_real_entry_point_exit_code_and_no_traceback(tmp_path):
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 2 and "Traceback" not in result.stderr
         one_line_error(result.returncode, result.stderr, expected)
+
+
+def test_busy_cores_counts_other_runnable_tasks(tmp_path):
+    from cocodiff.device import busy_cores
+
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("1.31 1.43 1.50 3/79 24034\n")  # a lagging average of 1.3, but 2 others run now
+    assert busy_cores(str(loadavg)) == 2.0
+    loadavg.write_text("1.31 1.43 1.50 1/79 24034\n")  # only ourselves: the cores are free
+    assert busy_cores(str(loadavg)) == 0.0
+    loadavg.write_text("garbage")
+    assert busy_cores(str(loadavg)) >= 0.0  # falls back to the load average

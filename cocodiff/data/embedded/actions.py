@@ -41,7 +41,7 @@ class Action:
 
 
 ACTIONS: tuple[Action, ...] = (
-    Action("wave right hand", (0.3, 0.8), (2, 7), 0.5, wave_right_hand),
+    Action("wave right hand", (0.28, 0.55), (2, 6), 0.4, wave_right_hand),
     Action("clap hands", (0.3, 0.6), (2, 8), 0.4, clap_hands),
     Action("raise both arms", (1.4, 2.4), (1, 3), 0.0, raise_both_arms),
     Action("squat", (1.6, 2.6), (1, 3), 0.35, squat),

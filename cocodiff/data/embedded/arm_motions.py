@@ -15,20 +15,27 @@ from cocodiff.data.embedded.timing import TAU, both, mix, smoothstep
 
 
 def wave_right_hand(pose, t, rng, body):
-    """The hand up in front or out to the side; the forearm swings side to side, either bending
-    the elbow or turning the upper arm (both seen in real waves)."""
+    """The upper arm up in front of the shoulder (or out to the side), the forearm upright with
+    the hand over the elbow, swinging side to side about three times a second.
+
+    Real waves (UTD-MHAD) hold the forearm vertical and swing the hand 0.25-0.5 m. With the arm
+    in front, that swing is a turn of the upper arm about its own axis; with the arm out to the
+    side, it is the elbow bending and unbending. Turning the upper arm as far as the arm plane
+    keeps the forearm upright in both."""
     w, side = t.env, "right"
-    plane = rng.uniform(5, 65) if rng.random() < 0.8 else rng.uniform(65, 95)  # mostly in front of the shoulder
+    forward = rng.random() < 0.8
+    plane = rng.uniform(5, 55) if forward else rng.uniform(60, 95)
+    swing = rng.uniform(20, 38) * t.amp * t.wave()
     pose[f"{side}_arm_plane"] = mix(pose[f"{side}_arm_plane"], plane, w)
-    pose[f"{side}_arm_elev"] = mix(pose[f"{side}_arm_elev"], rng.uniform(50, 125), w)
-    pose[f"{side}_arm_rot"] = mix(pose[f"{side}_arm_rot"], rng.uniform(55, 85), w)
-    swing = rng.uniform(15, 32) * t.amp * t.wave()
-    if rng.random() < 0.5:
-        pose[f"{side}_elbow"] = mix(pose[f"{side}_elbow"], rng.uniform(45, 100) + swing, w)
+    pose[f"{side}_arm_elev"] = mix(pose[f"{side}_arm_elev"], rng.uniform(60, 115), w)
+    upright = plane + rng.uniform(-10, 10)
+    if forward:
+        pose[f"{side}_arm_rot"] = mix(pose[f"{side}_arm_rot"], upright, w) + w * swing
+        pose[f"{side}_elbow"] = mix(pose[f"{side}_elbow"], rng.uniform(70, 110), w)
     else:
-        pose[f"{side}_elbow"] = mix(pose[f"{side}_elbow"], rng.uniform(60, 110), w)
-        pose[f"{side}_arm_rot"] = pose[f"{side}_arm_rot"] + w * 0.8 * swing
-    pose[f"{side}_wrist"] = pose[f"{side}_wrist"] + w * rng.uniform(0.0, 0.6) * swing
+        pose[f"{side}_arm_rot"] = mix(pose[f"{side}_arm_rot"], upright, w)
+        pose[f"{side}_elbow"] = mix(pose[f"{side}_elbow"], rng.uniform(65, 100) + swing, w)
+    pose[f"{side}_wrist"] = pose[f"{side}_wrist"] + w * rng.uniform(0.0, 0.5) * swing
     pose["trunk_side"] = pose["trunk_side"] - w * rng.uniform(0, 4)
     return pose, None
 

@@ -4,7 +4,8 @@ Measured on real recordings (UTD-MHAD's Kinect v1, NTU's Kinect v2, MediaPipe on
 missing from a clean simulation:
 
 - jitter is small and smooth: the Kinect SDK filters its joints, so frame-to-frame white noise
-  is a millimetre or two, and most error is a slow drift of a centimetre that follows the
+  is under a millimetre (the median second difference of UTD-MHAD's joints is 0.3-1.4 mm in
+  actions that move one arm), and most error is a slow drift of a centimetre that follows the
   body part (a hand "swims" around its true place);
 - depth is the weak axis. A limb that points at the camera is seen shorter than it is (a real
   squat's thighs shrink to about half their length on a Kinect v1), and a monocular pose
@@ -63,7 +64,7 @@ def draw_sensor(rng: np.random.Generator, drop_rate: float = 0.01, noise_scale: 
     estimator = kind == "pose_estimator"
     return Sensor(
         kind=kind,
-        white_m=noise_scale * float(rng.uniform(0.002, 0.006) if estimator else rng.uniform(0.0005, 0.003)),
+        white_m=noise_scale * float(rng.uniform(0.002, 0.006) if estimator else rng.uniform(0.0001, 0.001)),
         drift_m=noise_scale * float(rng.uniform(0.005, 0.02) if estimator else rng.uniform(0.002, 0.012)),
         drift_s=float(rng.uniform(0.1, 0.5)),
         depth_scale=float(rng.uniform(0.4, 1.1) if estimator else rng.uniform(0.55, 1.05)),
@@ -139,8 +140,10 @@ def observe(clean: np.ndarray, sensor: Sensor, rng: np.random.Generator, fps: fl
     hand_scale = np.ones((joints, 1))
     hand_scale[list(_DISTAL)] = 1.8  # hands and feet wander most
     points += sensor.drift_m * hand_scale * smooth_noise(rng, points.shape, sensor.drift_s * fps)
-    points[..., 2] += sensor.depth_noise_m * (smooth_noise(rng, (frames, joints), 0.15 * fps)
-                                              + rng.normal(0.0, 1.0, (frames, joints))) / np.sqrt(2.0)
+    depth_noise = smooth_noise(rng, (frames, joints), 0.15 * fps)
+    if sensor.kind == "pose_estimator":  # a monocular estimate's depth also jumps from frame to frame
+        depth_noise = (depth_noise + rng.normal(0.0, 1.0, (frames, joints))) / np.sqrt(2.0)
+    points[..., 2] += sensor.depth_noise_m * depth_noise
     points += sensor.white_m * hand_scale * rng.normal(0.0, 1.0, points.shape)
     if sensor.touch_m > 0:
         points = _lose_touching_hands(points, clean, sensor.touch_m, rng, fps)
