@@ -154,16 +154,16 @@ def test_a_run_without_the_method_saves_an_empty_auxiliary(tiny_data, tmp_path, 
 def test_resume_with_the_method_matches_an_uninterrupted_run(tiny_data, tmp_path, capsys):
     extra = (*METHOD, "save_every_steps=2", "data.rotate=0.2")
     trained(tiny(tiny_data, tmp_path, "whole", *extra), capsys)
-    # Killed after step 5 (epoch 2, batch 2 of 3): the last save was at step 4, so step 5 is redone.
-    code, out, _ = train(tiny(tiny_data, tmp_path, "killed", *extra, "stop_after_steps=5"), capsys)
-    assert code == 0 and "stopped after step 5" in out
+    # Killed after step 7 (epoch 2, batch 3 of 4): the last save was at step 6, so step 7 is redone.
+    code, out, _ = train(tiny(tiny_data, tmp_path, "killed", *extra, "stop_after_steps=7"), capsys)
+    assert code == 0 and "stopped after step 7" in out
     killed = tmp_path / "killed"
     state = torch.load(killed / "last.pt", weights_only=True)["train_state"]
-    assert (state["epoch"], state["batch"], state["step"]) == (1, 1, 4)
+    assert (state["epoch"], state["batch"], state["step"]) == (1, 2, 6)
     assert state["aux_optimizer"]["state"], "the auxiliary's AdamW moments were not saved mid-epoch"
     code, out, err = train(["--resume", str(killed), "stop_after_steps=0"], capsys)
     assert code == 0, err
-    assert "resuming at epoch 2, batch 2" in out
+    assert "resuming at epoch 2, batch 3" in out
 
     whole = torch.load(tmp_path / "whole" / "last.pt", weights_only=True)
     resumed = torch.load(killed / "last.pt", weights_only=True)

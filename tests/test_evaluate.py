@@ -108,7 +108,7 @@ def test_evaluate_a_file(checkpoint, val_clips, tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == FILES  # no temporary file left behind
 
     scores = load_scores(out / "scores.npz")
-    assert scores.logits.dtype == np.float32 and scores.logits.shape == (24, 12)
+    assert scores.logits.dtype == np.float32 and scores.logits.shape == (2 * len(CLASSES), len(CLASSES))
     assert list(scores.frame_dir) == [s["frame_dir"] for s in val_clips]
     assert list(scores.labels) == [s["label"] for s in val_clips] and list(scores.classes) == list(CLASSES)
     assert scores.split == "test"
@@ -130,7 +130,7 @@ def test_evaluate_a_file(checkpoint, val_clips, tmp_path, capsys):
         mine = scores.labels == entry["index"]
         assert entry["name"] == CLASSES[entry["index"]] and entry["count"] == mine.sum() == 2
         assert entry["accuracy"] == pytest.approx(100 * hit1[mine].mean())
-    assert metrics["N"] == 24 and metrics["split"] == "test" and metrics["data"] == str(data.resolve())
+    assert metrics["N"] == 2 * len(CLASSES) and metrics["split"] == "test" and metrics["data"] == str(data.resolve())
     assert metrics["checkpoint"] == str(checkpoint.resolve())
     assert metrics["checkpoint_sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
 
@@ -142,26 +142,27 @@ def test_evaluate_a_file(checkpoint, val_clips, tmp_path, capsys):
 
 
 def test_defaults_take_the_embedded_val_split_of_the_checkpoint(checkpoint, capsys):
-    assert evaluate_main([str(checkpoint), "--limit", "12", "--device", "cpu"]) == 0
+    assert evaluate_main([str(checkpoint), "--limit", str(len(CLASSES)), "--device", "cpu"]) == 0
     out = checkpoint.parent / "eval_val"
     assert sorted(p.name for p in out.iterdir()) == FILES
     scores = load_scores(out / "scores.npz")
-    assert list(scores.labels) == list(range(12))  # one clip per class, spread over the split
+    assert list(scores.labels) == list(range(len(CLASSES)))  # one clip per class, spread over the split
     assert scores.frame_dir[3] == embedded_clip(EmbeddedConfig(), "val", 3, 0).sample["frame_dir"]
     metrics = json.loads((out / "metrics.json").read_text())
-    assert (metrics["data"], metrics["split"], metrics["limit"], metrics["N"]) == ("embedded", "val", 12, 12)
-    assert "embedded dataset, split val: 12 clips" in capsys.readouterr().out
+    k = len(CLASSES)
+    assert (metrics["data"], metrics["split"], metrics["limit"], metrics["N"]) == ("embedded", "val", k, k)
+    assert f"embedded dataset, split val: {len(CLASSES)} clips" in capsys.readouterr().out
 
 
 def test_in_process_refusals(checkpoint, tmp_path, capsys):
     flat = write_data(tmp_path / "flat.pkl", random_clips(3, channels=2), layout="ntu25")
-    far = write_data(tmp_path / "far.pkl", random_clips(2, label=12), layout="ntu25")
+    far = write_data(tmp_path / "far.pkl", random_clips(2, label=len(CLASSES)), layout="ntu25")
     bare = tmp_path / "bare.pt"
     content = load_checkpoint(checkpoint)
     save_checkpoint(bare, model=content["model"], contract=content["contract"], config={})
     on = [str(checkpoint), "--split", "test", "--data"]
     cases = [(on + [str(flat)], "2 coordinates per joint, the model expects 3"),
-             (on + [str(far)], "label 12 is beyond the model's 12 classes"),
+             (on + [str(far)], f"label {len(CLASSES)} is beyond the model's {len(CLASSES)} classes"),
              ([str(bare)], "carries no training config"),
              ([str(checkpoint), "--limit", "0"], "at least 1"),
              ([str(checkpoint), "--limit", "1", "--out", str(flat)], "exists and is not a directory")]
@@ -250,7 +251,7 @@ def test_a_file_that_is_not_a_checkpoint_is_one_clear_error(content, tmp_path):
     ("joint count mismatch", "17 joints per frame, but layout 'ntu25' has 25"),
     ("unknown split", "no split 'xsub_val'; the file has test, other"),
     ("unknown embedded split", "no split 'test'; it has train, val"),
-    ("class count mismatch", "names 5 classes, the model has 12"),
+    ("class count mismatch", f"names 5 classes, the model has {len(CLASSES)}"),
     ("frame mismatch", "holds 2D clips (x right, y down"),
 ])
 def test_evaluate_refuses_bad_input(case, message, checkpoint, bad_inputs, tmp_path):

@@ -24,6 +24,7 @@ pytest.importorskip("onnxruntime")
 
 from cocodiff.checkpoint import build_model, load_checkpoint, save_checkpoint  # noqa: E402
 from cocodiff.cli import run_cli  # noqa: E402
+from cocodiff.data.embedded import CLASSES  # noqa: E402
 from cocodiff.data.pipelines import InferencePipeline  # noqa: E402
 from cocodiff.errors import CocodiffError  # noqa: E402
 from cocodiff.models import build_backbone  # noqa: E402
@@ -258,7 +259,7 @@ def test_command_line_float16_export(cocodiff_export, tmp_path, capsys, monkeypa
     out = tmp_path / "deploy" / "model16.onnx"
     assert run_cli(main, [str(checkpoint), "--out", str(out), "--fp16", "--features"]) == 0
     printed = capsys.readouterr().out
-    assert "skeleton float32 [batch, 1, frames, 25, 3]" in printed and "logits float32 [batch, 12]" in printed
+    assert "skeleton float32 [batch, 1, frames, 25, 3]" in printed and f"logits float32 [batch, {len(CLASSES)}]" in printed
     assert "features float32 [batch, 32]" in printed and "real clips: 4 from" in printed
     assert f"parameters: {result.torch_parameters:,} in the graph's weights = {result.torch_parameters:,}" in printed
     assert "ops (" in printed and "BatchNormalization" in printed and f"wrote {out}" in printed

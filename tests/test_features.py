@@ -14,7 +14,7 @@ from PIL import Image
 
 from cocodiff.cli import run_cli
 from cocodiff.data.annotations import save_annotations
-from cocodiff.data.embedded import EmbeddedConfig, embedded_annotations
+from cocodiff.data.embedded import CLASSES, EmbeddedConfig, embedded_annotations
 from cocodiff.features import choose_classes, main, pca
 from cocodiff.train import main as train_main
 from cocodiff.training.metrics import read_metrics
@@ -103,7 +103,8 @@ def test_pca_figure_and_numbers(run, tmp_path, capsys):
             "generated", "per_class"} <= set(report)
     assert report["projection"]["method"] == "pca" and report["start"] == 399 and report["split"] == "val"
     assert SUMMARY_KEYS <= set(report["real"]) and SUMMARY_KEYS | {"to_source_clip"} <= set(report["generated"])
-    assert report["real"]["N"] == 24 and report["generated"]["N"] == 48 and len(report["per_class"]) == 12
+    k = len(CLASSES)
+    assert report["real"]["N"] == 2 * k and report["generated"]["N"] == 4 * k and len(report["per_class"]) == k
     for key in ("real", "generated"):
         assert 0.0 <= report[key]["top1"] <= 100.0
     # The real vectors are the classifier's own: with every val clip, real top-1 is the run's val top-1.

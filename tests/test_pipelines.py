@@ -124,7 +124,8 @@ def test_load_data_checks_layout(tmp_path):
     path = tmp_path / "d.pkl"
     save_annotations(content, path)
     splits = load_data(load_config(overrides=[f"data.dataset={path}"]).data)
-    assert (len(splits.train), len(splits.val), splits.layout.name, splits.in_channels) == (12, 12, "ntu25", 3)
+    k = len(content["meta"]["classes"])
+    assert (len(splits.train), len(splits.val), splits.layout.name, splits.in_channels) == (k, k, "ntu25", 3)
     assert splits.classes == content["meta"]["classes"]
     with pytest.raises(CocodiffError, match="holds layout 'ntu25' but the config asks for data.layout='kinect20'"):
         load_data(load_config(overrides=[f"data.dataset={path}", "data.layout=kinect20"]).data)
@@ -152,14 +153,15 @@ def test_class_names_come_from_a_file_and_inferred_counts_are_said(tmp_path):
     save_annotations(content, path)
     base = [f"data.dataset={path}", "data.layout=ntu25", "data.fps=30"]
     plain = load_data(load_config(overrides=base).data)
-    assert plain.classes == [f"class {i}" for i in range(12)]
-    assert plain.notes == (f"{path} names no classes: 12 inferred from labels 0..11; name them with data.classes=FILE",)
+    k = len(plain.classes)
+    assert k == 18 and plain.classes == [f"class {i}" for i in range(k)]
+    assert plain.notes == (f"{path} names no classes: {k} inferred from labels 0..{k - 1}; name them with data.classes=FILE",)
     names = tmp_path / "names.txt"
-    names.write_text("# my classes\n" + "".join(f"action {i}\n" for i in range(12)) + "\n")
+    names.write_text("# my classes\n" + "".join(f"action {i}\n" for i in range(18)) + "\n")
     named = load_data(load_config(overrides=base + [f"data.classes={names}"]).data)
-    assert named.classes == [f"action {i}" for i in range(12)] and "class names from" in named.notes[0]
+    assert named.classes == [f"action {i}" for i in range(18)] and "class names from" in named.notes[0]
     names.write_text("only one\n")
-    with pytest.raises(CocodiffError, match="names.txt: names 1 classes, but .* has label 11"):
+    with pytest.raises(CocodiffError, match="names.txt: names 1 classes, but .* has label 17"):
         load_data(load_config(overrides=base + [f"data.classes={names}"]).data)
     names.write_text("a\nb\na\n")
     with pytest.raises(CocodiffError, match="names class 'a' twice"):
@@ -169,14 +171,14 @@ def test_class_names_come_from_a_file_and_inferred_counts_are_said(tmp_path):
     # A stray label leaves most of the inferred range empty: refused, not a 1000-class model.
     content["annotations"][0]["label"] = 999
     save_annotations(content, path)
-    with pytest.raises(CocodiffError, match="labels run to 999 with 987 of 0..999 unused; a stray label"):
+    with pytest.raises(CocodiffError, match="labels run to 999 with 981 of 0..999 unused; a stray label"):
         load_data(load_config(overrides=base).data)
     # A few classes without clips are only said.
     for sample in content["annotations"]:
-        sample["label"] = {999: 0, 3: 13}.get(sample["label"], sample["label"])
+        sample["label"] = {999: 0, 3: 19}.get(sample["label"], sample["label"])
     save_annotations(content, path)
     gappy = load_data(load_config(overrides=base).data)
-    assert len(gappy.classes) == 14 and "(2 with no clip)" in gappy.notes[0]
+    assert len(gappy.classes) == 20 and "(2 with no clip)" in gappy.notes[0]
 
 
 def test_use_score_appends_confidence_as_a_channel(kinetics_dir, tmp_path):

@@ -49,7 +49,7 @@ def test_tiny_run_end_to_end(tiny_data, tmp_path, capsys):
     assert {"config.yaml", "metrics.jsonl", "last.pt", "best.pt"} <= {p.name for p in run.iterdir()}
     assert list((run / "tb").glob("events.out.tfevents.*")), "no TensorBoard event file"
     lines = read_metrics(run / "metrics.jsonl")
-    assert [line["epoch"] for line in lines] == [1, 2] and lines[-1]["step"] == 6
+    assert [line["epoch"] for line in lines] == [1, 2] and lines[-1]["step"] == 8  # 36 clips, batches of 8
     assert {"train_loss", "train_top1", "val_top1", "val_top5", "lr", "epoch_time_s", "samples_per_s"} <= set(lines[-1])
     assert "val accuracy (val): top-1" in out and f"checkpoint: {run / 'best.pt'}" in out
     assert f"python -m cocodiff.evaluate {run / 'best.pt'} --data {tiny_data} --split val" in out
@@ -59,14 +59,14 @@ def test_tiny_run_end_to_end(tiny_data, tmp_path, capsys):
     raw = torch.load(run / "last.pt", weights_only=True)
     contract = DeploymentContract.from_dict(raw["contract"])
     assert contract.layout == "ntu25" and contract.window == 16 and contract.num_persons == 1
-    assert contract.classes[0] == "wave right hand" and len(contract.classes) == 12
+    assert contract.classes[0] == "wave right hand" and len(contract.classes) == 18
     assert contract.pre_normalize is True and contract.eval_crop_ratio == 0.95 and contract.modality == "joint"
     assert contract.frame == KINECT and contract.fps == 30.0 and contract.person_order == "recorded"
     content = embedded_annotations(EmbeddedConfig(train_per_class=2, test_per_class=1))
     train_names = set(content["split"]["train"])
     durations = [s["total_frames"] for s in content["annotations"] if s["frame_dir"] in train_names]
     assert contract.clip_seconds == pytest.approx(np.median(durations) / 30.0, abs=1e-3)
-    assert raw["config"]["model"]["base_channels"] == 8 and raw["train_state"]["step"] == 6
+    assert raw["config"]["model"]["base_channels"] == 8 and raw["train_state"]["step"] == 8
     model = build_model(load_checkpoint(run / "last.pt"))
     names = set(content["split"]["val"])
     val = [s for s in content["annotations"] if s["frame_dir"] in names]
@@ -100,15 +100,15 @@ def test_bf16_autocast_on_cpu(tiny_data, tmp_path, capsys):
 def test_resume_after_a_kill_mid_epoch_matches_an_uninterrupted_run(tiny_data, tmp_path, capsys):
     extra = ("save_every_steps=2", "data.rotate=0.2")
     assert train(tiny(tiny_data, tmp_path, "whole", *extra), capsys)[0] == 0
-    # Killed after step 5 (epoch 2, batch 2 of 3): the last save was at step 4, so step 5 is redone.
-    code, out, _ = train(tiny(tiny_data, tmp_path, "killed", *extra, "stop_after_steps=5"), capsys)
-    assert code == 0 and "stopped after step 5" in out
+    # Killed after step 7 (epoch 2, batch 3 of 4): the last save was at step 6, so step 7 is redone.
+    code, out, _ = train(tiny(tiny_data, tmp_path, "killed", *extra, "stop_after_steps=7"), capsys)
+    assert code == 0 and "stopped after step 7" in out
     killed = tmp_path / "killed"
     state = torch.load(killed / "last.pt", weights_only=True)["train_state"]
-    assert (state["epoch"], state["batch"], state["step"]) == (1, 1, 4)
+    assert (state["epoch"], state["batch"], state["step"]) == (1, 2, 6)
     code, out, err = train(["--resume", str(killed), "stop_after_steps=0"], capsys)
     assert code == 0, err
-    assert "resuming at epoch 2, batch 2" in out
+    assert "resuming at epoch 2, batch 3" in out
 
     whole = torch.load(tmp_path / "whole" / "last.pt", weights_only=True)
     resumed = torch.load(killed / "last.pt", weights_only=True)
