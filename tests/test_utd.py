@@ -111,3 +111,14 @@ def test_prepare_summary_counts_classes_without_samples():
                "annotations": [{"label": 0}, {"label": 0}]}
     text = describe(content)
     assert "samples per class: min 0, max 2" in text and "classes with no sample: 2 (y, z)" in text
+
+
+def test_the_shipped_class_map_names_real_classes_on_both_sides():
+    from pathlib import Path
+
+    from cocodiff.data.class_map import read_class_map
+    from cocodiff.data.embedded import CLASSES as EMBEDDED
+
+    class_map = read_class_map(Path(__file__).parents[1] / "configs" / "class_maps" / "utd_mhad_to_embedded.txt")
+    class_map.check(CLASSES, EMBEDDED)
+    assert len(class_map.pairs) == 12 and {model for _, model in class_map.pairs} >= {"wave right hand", "squat"}
