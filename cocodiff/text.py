@@ -30,11 +30,12 @@ from typing import Sequence
 
 from cocodiff.atomic import atomic_write_text
 from cocodiff.cli import run_cli
+from cocodiff.data.class_map import read_class_names
 from cocodiff.errors import CocodiffError, DataError
 from cocodiff.method.text.corpus import (CORPORA_DIR, SHIPPED, Corpus, corpus_from_dict, corpus_to_dict,
                                          load_corpus)
 from cocodiff.method.text.generate import (PROMPT_FILE, Endpoint, check_request, describe, fill_prompt,
-                                           generate_corpus, load_template, prompt_path_for, read_class_names,
+                                           generate_corpus, load_template, prompt_path_for,
                                            write_corpus)
 
 

@@ -1,4 +1,9 @@
-"""A correspondence between one dataset's classes and a model's, to evaluate across datasets.
+"""Class-name text files: a list of class names, and a correspondence between one dataset's
+classes and a model's, to evaluate across datasets.
+
+`read_class_names(path)` reads one name a line (for `data.classes=FILE` and
+`python -m cocodiff.text generate --classes`); blank lines and `#` comments are skipped, a
+repeated name is refused.
 
 A class-map file holds one pair a line, the data's class name, `->`, then the model's:
 
@@ -58,22 +63,46 @@ class ClassMap:
         return kept
 
 
+def _read_text(path: Path, what: str) -> str:
+    """The UTF-8 text of a small text file, or a one-line error; `what` says what it should be."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(path, f"no such file ({what})") from None
+    except IsADirectoryError:
+        raise DataError(path, f"is a directory; expected {what}") from None
+    except UnicodeDecodeError:
+        raise DataError(path, f"is not UTF-8 text; expected {what}") from None
+    except OSError as error:
+        raise DataError(path, f"cannot read ({error.strerror or error})") from None
+
+
+def _content_lines(text: str):
+    """(line number, line) for each line that is not blank or a `#` comment; spaces collapsed."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = " ".join(line.split())
+        if line and not line.startswith("#"):
+            yield number, line
+
+
+def read_class_names(path: str | os.PathLike) -> list[str]:
+    """Class names, one a line in label order, or a one-line error naming the file."""
+    path = Path(path)
+    first_line: dict[str, int] = {}
+    for number, name in _content_lines(_read_text(path, "a text file of class names, one a line")):
+        if name in first_line:
+            raise DataError(path, f"names class {name!r} twice (line {first_line[name]} and line {number})")
+        first_line[name] = number
+    if not first_line:
+        raise DataError(path, "names no class (one class name a line)")
+    return list(first_line)
+
+
 def read_class_map(path: str | os.PathLike) -> ClassMap:
     """Parse a class-map file, or a one-line error naming the file and the line."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(path, "no such file (--class-map)") from None
-    except IsADirectoryError:
-        raise DataError(path, "is a directory, expected a class-map text file") from None
-    except UnicodeDecodeError:
-        raise DataError(path, "is not UTF-8 text (a class map is 'data class -> model class' lines)") from None
     pairs = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
+    for number, line in _content_lines(_read_text(path, f"a class-map text file of 'data class {ARROW} model class' lines")):
         if line.count(ARROW) != 1:
             raise DataError(path, f"line {number}: expected 'data class {ARROW} model class', got {line!r}")
         data_name, model_name = (part.strip() for part in line.split(ARROW))

@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import Dataset
 
 from cocodiff.data.annotations import file_fps, file_frame, file_layout, load_annotations, split_samples
+from cocodiff.data.class_map import read_class_names
 from cocodiff.data.frames import CoordinateFrame
 from cocodiff.data.layouts import Layout, get_layout
 from cocodiff.data.sample import Sample
@@ -95,25 +96,6 @@ def _layout(content: dict[str, Any], source, wanted: str | None) -> Layout:
     if wanted is not None:
         get_layout(wanted)  # a one-line error for an unknown name
     return file_layout(content, source, wanted)
-
-
-def read_class_names(path: str | os.PathLike) -> list[str]:
-    """Class names from a text file, one a line in label order (blank lines and # comments skipped)."""
-    try:
-        text = open(path, encoding="utf-8").read()
-    except FileNotFoundError:
-        raise DataError(path, "no such file (data.classes)") from None
-    except IsADirectoryError:
-        raise DataError(path, "is a directory; data.classes takes a text file, one class name a line") from None
-    except UnicodeDecodeError:
-        raise DataError(path, "is not UTF-8 text; data.classes takes one class name a line") from None
-    names = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
-    if not names:
-        raise DataError(path, "names no class (one class name a line)")
-    repeated = next((name for name in names if names.count(name) > 1), None)
-    if repeated is not None:
-        raise DataError(path, f"names class {repeated!r} twice")
-    return names
 
 
 def _classes(content: dict[str, Any], samples: list[Sample], source, names_file: str) -> tuple[list[str], tuple[str, ...]]:

@@ -274,28 +274,6 @@ def prompt_path_for(out: str | os.PathLike) -> Path:
     return out.with_name(f"{out.stem}.prompt.txt")
 
 
-def read_class_names(path: str | os.PathLike) -> list[str]:
-    """Class names, one a line; blank lines and `#` comments are skipped, repeats refused."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(path, "no such classes file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(path, f"cannot read the classes file ({error})") from None
-    names: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        name = " ".join(line.split())
-        if not name or name.startswith("#"):
-            continue
-        if name in names:
-            raise DataError(path, f"line {number}: class {name!r} repeats line {names[name]}")
-        names[name] = number
-    if not names:
-        raise DataError(path, "holds no class names (one per line expected)")
-    return list(names)
-
-
 def describe(meta: Mapping[str, Any]) -> str:
     """A short account of a generator record, for summaries."""
     return ", ".join(f"{key} {meta[key]}" for key in ("model", "endpoint", "date") if meta.get(key))
