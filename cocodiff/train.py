@@ -94,6 +94,8 @@ def next_commands(config: TrainConfig, run_dir: Path, best: Path) -> list[str]:
         f"--split {shlex.quote(config.data.val_split)}",
         f"python -m serve.replay {shlex.quote(str(best))} --data {shlex.quote(data)} "
         f"--split {shlex.quote(config.data.val_split)} --index 0   # one clip through the live recogniser",
+        f"python -m demo --model {shlex.quote(str(best))}   # live from a webcam, in the browser "
+        "(pip install -e '.[demo]')",
         f"tensorboard --logdir {shlex.quote(str(run_dir / 'tb'))}",
         f"python -m cocodiff.train --resume {shlex.quote(str(run_dir))} optim.epochs={config.optim.epochs * 2}"
         "   # to train longer",

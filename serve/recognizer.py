@@ -105,6 +105,7 @@ class LiveUpdate:
     reset: bool = False  # a long gap reset the stream before this frame
     dropped_joints: int = 0  # joints made absent in this frame (NaN or infinite values)
     untracked: int = 0  # people in this frame beyond max_persons
+    slots: tuple[int | None, ...] = ()  # for each person of the frame as sent: their slot (None: not tracked)
 
 
 class LiveRecognizer:
@@ -165,8 +166,11 @@ class LiveRecognizer:
             self.buffer.append(time, poses, confidence)
         self._frames_since_prediction += 1
         predicted = self._due(time) and self._predict(time, force=False)
+        sent = [None] * frame.sent
+        for index, slot in zip(frame.kept, slots):
+            sent[index] = slot
         return LiveUpdate(time, predicted, self._persons(), self.joint, reset, frame.dropped_joints,
-                          sum(slot is None for slot in slots))
+                          sum(slot is None for slot in slots), tuple(sent))
 
     def flush(self) -> LiveUpdate:
         """Predict now on whatever the buffer holds, stride and warm-up aside (the end of a

@@ -40,6 +40,8 @@ class Frame:
     persons: np.ndarray  # float32 (P, V, C): the people with at least two joints present
     scores: np.ndarray  # float32 (P, V): the detector's confidences, or 1 where it gave none
     dropped_joints: int  # joints made absent because a value was NaN or infinite
+    kept: tuple[int, ...] = ()  # for each person here, their index in the frame as it was sent
+    sent: int = 0  # people in the frame as it was sent
 
 
 def check_timestamp(timestamp: object, previous: float | None) -> float:
@@ -93,7 +95,7 @@ class FrameIntake:
         points, confidence = self._retargeting.apply(points, confidence)
         seen = joint_present(points).sum(axis=-1) >= 2
         return Frame(timestamp, np.ascontiguousarray(points[seen]), np.ascontiguousarray(confidence[seen]),
-                     int(bad.sum()))
+                     int(bad.sum()), tuple(int(index) for index in np.flatnonzero(seen)), len(seen))
 
     def _scores(self, scores: object, count: int) -> np.ndarray:
         joints = self.source_layout.num_joints

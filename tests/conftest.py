@@ -81,3 +81,15 @@ def tiny_model(tmp_path_factory) -> tuple[Path, Path]:
     checkpoint = calibrated_checkpoint(folder / "tiny.pt", calibration_clips())
     export_onnx(checkpoint, folder / "tiny.onnx", verify=False)
     return checkpoint, folder / "tiny.onnx"
+
+
+@pytest.fixture(scope="session")
+def pose_model_file(shared_data: Path) -> Path:
+    """MediaPipe's full pose model from ../shared/data (the demo's tests need mediapipe)."""
+    pytest.importorskip("mediapipe", reason="the demo extra is not installed (pip install -e '.[demo]')")
+    return _require(shared_data / "models" / "pose_landmarker_full.task")
+
+
+@pytest.fixture(scope="session")
+def videos_dir(shared_data: Path) -> Path:
+    return _require(shared_data / "videos")

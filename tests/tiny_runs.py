@@ -141,3 +141,18 @@ def calibration_clips(persons: int = 1, window: int = 16):
         clips += [kinect20(read_utd_mat(path)) for path in sorted((folder / "utd_mhad").glob("*.mat"))[::60]]
         clips += [ntu25(read_ntu_skeleton(path)) for path in sorted((folder / "ntu" / "skeleton").glob("*.skeleton"))]
     return np.stack(clips)
+
+
+def layout_checkpoint(path: Path, layout: str, *, backbone: str = "stgcn", classes=("a", "b", "c")) -> Path:
+    """An untrained tiny model of another layout (2D + confidence for coco17 and openpose18, 3D
+    otherwise), for tests of what feeds it, not of what it says."""
+    from cocodiff.checkpoint import save_checkpoint
+    from cocodiff.models import build_backbone
+
+    flat = layout in ("coco17", "openpose18")
+    options = {"base_channels": 8}
+    model = build_backbone(backbone, layout, 3, len(classes), **options)
+    contract = contract_for(list(classes), layout, in_channels=3, score_channel=flat, backbone=backbone,
+                            backbone_options=options)
+    save_checkpoint(path, model=model.state_dict(), contract=contract, config={})
+    return path
