@@ -47,7 +47,7 @@ def on_screen(url: str, camera: Path, seconds: float, work: Path, shots: Path | 
     from demo.browser_check import (chromium_with_camera, count_overlay_updates, find_button, headline,
                                     overlay_update_times, start_webcam, wait_until)
 
-    driver = chromium_with_camera(camera, work / "profile")
+    driver = chromium_with_camera(camera, work / "profile", height=1250)
     try:
         driver.get(url)
         start_webcam(driver)

@@ -21,8 +21,10 @@ import os
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no look-ups from here
 
+import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,7 +62,8 @@ CAMERA_CHECK_JS = """
 }
 """
 STREAM_EVERY_S = 0.04  # the browser sends a frame this often (25 fps), when the last one is done
-SESSION_TTL_S = 15 * 60  # a viewer's state is dropped after this long without an event
+SESSION_TTL_S = 15 * 60
+OUTPUT_TTL_S = 15 * 60  # an annotated clip is deleted this long after it was made  # a viewer's state is dropped after this long without an event
 MAX_UPLOAD = "200mb"
 
 
@@ -152,12 +155,22 @@ def _page_error(error: CocodiffError, upload: str | None = None):
     return gr.Error(message, print_exception=False)
 
 
+def _forget_old(folder: Path, seconds: float) -> None:
+    """Remove what an earlier upload left in `folder` (Gradio serves its own copy)."""
+    now = time.time()
+    for entry in folder.iterdir():
+        if now - entry.stat().st_mtime > seconds:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 def _stats(view: FrameView) -> str:
     return f"{view.fps:.1f} fps · {view.latency_ms:.0f} ms a frame (pose + recognition + drawing)"
 
 
 def build_app(model: DemoModel):
     import gradio as gr
+
+    outputs = Path(tempfile.mkdtemp(prefix="cocodiff_demo_"))  # annotated clips, until Gradio has copied them
 
     def on_frame(image, mirror, state):
         state = state or ViewerState(model)
@@ -178,24 +191,26 @@ def build_app(model: DemoModel):
     def annotate(video, unmirror, progress=gr.Progress()):
         if not video:
             raise gr.Error("upload a video first", print_exception=False)
-        out = Path(tempfile.mkdtemp(prefix="cocodiff_demo_")) / (Path(video).stem + ".annotated.webm")
+        _forget_old(outputs, OUTPUT_TTL_S)
+        out = Path(tempfile.mkdtemp(dir=outputs)) / (Path(video).stem + ".annotated.webm")
         try:
             result = annotate_clip(video, model.backend, model.pose_model, out=out, flip=bool(unmirror),
                                    config=model.config,
                                    progress=lambda done, total: progress((done, total or None), unit="frames"))
         except CocodiffError as error:
             raise _page_error(error, video) from None
-        return str(result.video), result.timeline, result.headline, result.to_dict()
+        return str(result.video), result.timeline, result.headline, {**result.to_dict(), "source": Path(video).name}
 
     def classify_clip(video):
         if not video:
             raise gr.Error("no video given", print_exception=False)
         try:
-            return annotate_clip(video, model.backend, model.pose_model, config=model.config).to_dict()
+            result = annotate_clip(video, model.backend, model.pose_model, config=model.config)
         except CocodiffError as error:
             raise _page_error(error, video) from None
+        return {**result.to_dict(), "source": Path(video).name}
 
-    with gr.Blocks(title="cocodiff: live action recognition") as app:
+    with gr.Blocks(title="cocodiff: live action recognition", analytics_enabled=False) as app:
         gr.Markdown(f"## Live action recognition\n{model.describe()}. Up to {model.config.num_poses} people; "
                     "stand back so that your whole body is in view.")
         with gr.Tab("Webcam"):

@@ -80,10 +80,10 @@ def fetch_pose_model(target: Path, url: str | None = None, sha256: str = MODEL_S
                 digest.update(chunk)
                 out.write(chunk)
             if digest.hexdigest() != sha256:
-                raise CocodiffError(f"the download from {url} has SHA-256 {digest.hexdigest()}, not the "
-                                    f"official model's {sha256}")
+                raise CocodiffError(f"the download has SHA-256 {digest.hexdigest()[:12]}..., not the "
+                                    f"official model's {sha256[:12]}...")
     except (urllib.error.URLError, OSError, ValueError) as error:
-        raise CocodiffError(f"could not download {url} ({first_line(error)})") from None
+        raise CocodiffError(f"could not download it ({first_line(error)})") from None
 
 
 def _where_to_put_it(cached: Path, why: str) -> str:

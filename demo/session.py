@@ -30,7 +30,7 @@ from demo.drawing import PersonLabel, TimelineEntry, draw_people, draw_timeline,
 from demo.landmarks import PoseFrame, model_feed
 from demo.pose_estimator import MediaPipePose
 from serve.backends import Backend
-from serve.recognizer import RECOGNISED, UNKNOWN, WARMING_UP, LiveConfig, LiveRecognizer, LiveUpdate, PersonState
+from serve.recognizer import RECOGNISED, UNKNOWN, LiveConfig, LiveRecognizer, LiveUpdate, PersonState
 
 NO_PERSON = "no person in view"
 UNKNOWN_ACTION = "unknown action"
@@ -242,6 +242,3 @@ def check_session_model(backend: Backend) -> None:
     except CocodiffError as error:
         raise CocodiffError(f"this model cannot be fed by MediaPipe: {error}") from None
 
-
-__all__ = ["DemoConfig", "FrameView", "LiveSession", "NO_PERSON", "PersonView", "UNKNOWN_ACTION", "WARMING_UP",
-           "check_session_model"]

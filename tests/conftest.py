@@ -6,7 +6,10 @@ $COCODIFF_SHARED_DATA) and skip, saying so, where that folder is absent.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before any test imports gradio (demo.app sets it too)
 
 import pytest
 

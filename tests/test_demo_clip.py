@@ -70,3 +70,11 @@ def test_a_y4m_for_a_fake_camera_holds_every_frame(videos_dir, tmp_path):
     assert header == b"YUV4MPEG2 W640 H480 F30:1 Ip A1:1 C420jpeg"
     frame = len(b"FRAME\n") + 640 * 480 * 3 // 2  # I420: a full Y plane, quarter U and V planes
     assert len(body) == 5 * frame and body[:6] == b"FRAME\n" and body[frame:frame + 6] == b"FRAME\n"
+
+
+@pytest.mark.slow
+def test_ntus_mirrored_video_is_flipped_back_and_recognised_through(backend, pose_model_file, ntu_dir):
+    video = ntu_dir / "video" / "S001C001P001R001A001_rgb.avi"
+    result = annotate_clip(video, backend, pose_model_file, flip=True)
+    assert result.frames == 103 and result.people_seen == 103 and len(result.final) == 1
+    assert result.final[0].status in ("recognised", "unknown")

@@ -201,6 +201,19 @@ def test_the_handshake_bodies_keep_their_slots_when_their_order_swaps(backends, 
         assert np.array_equal(kept[slot][present], body[present])
 
 
+def test_each_person_sent_is_told_their_slot(backends, handshake):
+    """`update.slots` follows the frame as sent: a person left with too few joints (dropped by the
+    intake) is None, the others keep their slots whatever their order in the frame."""
+    recognizer = LiveRecognizer(backends["onnxruntime"], config=LiveConfig(seconds=60))
+    frames = list(frames_of(handshake, 30.0))
+    (t0, persons, _), (t1, later, _) = frames[0], frames[1]
+    first = recognizer.push(t0, persons)
+    assert sorted(first.slots) == [0, 1]
+    ghost = np.zeros_like(later[:1])  # nobody: every joint absent
+    second = recognizer.push(t1, np.concatenate([later[::-1], ghost]))
+    assert second.slots == (first.slots[1], first.slots[0], None)
+
+
 class RecordingBackend:
     """A backend that keeps every batch it is given; optionally fails on the calls named."""
 
