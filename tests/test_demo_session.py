@@ -98,7 +98,7 @@ def test_mirroring_is_for_display_only(backend, pose_model_file, ta_chi):
                                                        visibility))
 
 
-@pytest.mark.parametrize("layout", ["coco17", "kinect20"])
+@pytest.mark.parametrize("layout", ["coco17", "openpose18", "kinect20"])
 def test_models_of_other_layouts_are_fed_through_the_retargeting(tmp_path, pose_model_file, ta_chi, layout):
     backend = open_backend(layout_checkpoint(tmp_path / f"{layout}.pt", layout), device="cpu")
     session = LiveSession(backend, pose_model_file, DemoConfig(num_poses=1))
