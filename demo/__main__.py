@@ -10,7 +10,6 @@ of user "demo".
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Sequence
 from cocodiff.cli import run_cli
 from cocodiff.errors import CocodiffError
 from demo import DEFAULT_MODEL
+from serve.network import require_key_off_loopback
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,21 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     key = args.key or os.environ.get("COCODIFF_DEMO_KEY")
-    if not is_loopback(args.host) and not key:
-        raise CocodiffError(f"--host {args.host} is not loopback: pass --key (or set COCODIFF_DEMO_KEY), "
-                            "which the browser will ask for as user 'demo'")
+    require_key_off_loopback(args.host, key, how="pass --key (or set COCODIFF_DEMO_KEY), which the browser "
+                                                  "will ask for as user 'demo'")
     model = args.model or DEFAULT_MODEL
     if not model.exists():
         hint = ("train the default model first with `python -m cocodiff.train` (about 5 minutes on 2 CPU cores)"

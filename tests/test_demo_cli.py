@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from cocodiff.cli import run_cli
-from demo.__main__ import is_loopback
 from demo.__main__ import main as demo_main
 from demo.record import main as record_main
 from demo.replay import main as replay_main
+from serve.network import is_loopback
 
 
 def _fails(main, argv, capsys) -> str:

@@ -1,0 +1,220 @@
+"""The HTTP API against a real uvicorn server on 127.0.0.1: clips, streaming sessions, health, and
+every kind of bad input answered 4xx with one message while the server serves on."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install -e '.[serve]')")
+import httpx  # noqa: E402
+
+from cocodiff.data.frames import KINECT  # noqa: E402
+from cocodiff.data.pipelines import InferencePipeline, SkeletonSource  # noqa: E402
+from serve.backends import open_backend  # noqa: E402
+from serve.recognizer import softmax  # noqa: E402
+
+KEY = "correct horse battery staple"
+
+
+def _port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _serve(app) -> tuple[str, object]:
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_port(), log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{server.config.port}", (server, thread)
+
+
+def _stop(handle) -> None:
+    server, thread = handle
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def backend(tiny_model):
+    return open_backend(tiny_model[1])
+
+
+@pytest.fixture(scope="module")
+def api(backend):
+    from serve.http.app import ServerSettings, create_app
+
+    url, handle = _serve(create_app(backend, ServerSettings(max_body_bytes=1 << 20, max_sessions=4,
+                                                            idle_timeout_s=30)))
+    with httpx.Client(base_url=url, timeout=30) as client:
+        yield client
+    _stop(handle)
+
+
+@pytest.fixture(scope="module")
+def utd_clip(shared_data):
+    from cocodiff.data.readers.utd import read_utd_mat
+
+    return read_utd_mat(shared_data / "utd_mhad" / "a3_s1_t1_skeleton.mat")  # right hand wave, Kinect v1
+
+
+def test_health_and_the_contract(api, backend):
+    assert api.get("/v2/health/live").json() == {"status": "live"}
+    assert api.get("/v2/health/ready").json() == {"status": "ready"}
+    model = api.get("/v1/model").json()
+    assert model["contract"]["classes"] == list(backend.contract.classes)
+    paths = api.get("/openapi.json").json()["paths"]
+    assert {"/v1/classify", "/v1/sessions", "/v1/sessions/{session_id}/frames", "/v1/sessions/{session_id}",
+            "/v2/health/live", "/v2/health/ready", "/v1/model"} <= set(paths)
+
+
+def test_a_real_clip_of_another_layout_is_classified_as_offline(api, backend, utd_clip):
+    answer = api.post("/v1/classify", json={"keypoint": utd_clip["keypoint"].tolist(), "layout": "kinect20",
+                                             "top_k": 3})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    expected = softmax(backend.predict(InferencePipeline(backend.contract, SkeletonSource("kinect20", KINECT))(
+        {"keypoint": utd_clip["keypoint"]})[None]))[0]
+    best = np.argsort(-expected)[:3]
+    assert [entry["name"] for entry in body["top"]] == [backend.contract.classes[i] for i in best]
+    assert [entry["probability"] for entry in body["top"]] == pytest.approx(expected[best], abs=1e-6)
+    assert body["frames"] == utd_clip["keypoint"].shape[1]
+
+
+def test_a_streaming_session_from_open_to_close(api, utd_clip):
+    created = api.post("/v1/sessions", json={"layout": "kinect20", "fps": 30})
+    assert created.status_code == 201
+    session = created.json()["session"]
+    keypoint = utd_clip["keypoint"][0]  # (T, 20, 3): one person
+    frames = [{"timestamp": t / 30, "persons": [keypoint[t].tolist()]} for t in range(len(keypoint))]
+    states = [api.post(f"/v1/sessions/{session}/frames", json={"frames": frames[i:i + 10]}).json()
+              for i in range(0, len(frames), 10)]
+    assert states[0]["persons"][0]["status"] == "warming_up" and states[0]["frames"] == 10
+    last = states[-1]
+    assert last["frames"] == len(frames) and last["persons"][0]["status"] in ("recognised", "unknown")
+    assert len(last["persons"][0]["top"]) == 5
+    assert api.get(f"/v1/sessions/{session}").json()["frames"] == len(frames)
+    assert api.delete(f"/v1/sessions/{session}").status_code == 204
+    gone = api.get(f"/v1/sessions/{session}")
+    assert gone.status_code == 404 and "no session" in gone.json()["detail"]
+
+
+def _session(api) -> str:
+    return api.post("/v1/sessions", json={}).json()["session"]
+
+
+def _frame(t: float, joints: int = 25) -> dict:
+    return {"timestamp": t, "persons": (np.ones((1, joints, 3)) * [0.1, 0.5, 3.0]).tolist()}
+
+
+@pytest.mark.parametrize("body, problem", [
+    (b"not json", "the body is not valid JSON"),
+    (b"", "the request has no body: send a JSON object"),
+    (b'{"keypoint": [[[1, 2, 3]]]}', "keypoint has shape [1, 1, 3]"),
+    (b'{"keypoint": [[[[1, 2, 3]]]]}', "expected (M, T, V=25, C=3)"),
+    (b'{"keypoint": [[[[1, 2]]]], "layout": "coco17"}', "expected (M, T, V=17, C=2)"),
+    (json.dumps({"keypoint": [[[[0.0, 0.0, float("nan")]] * 25]]}).encode(), "NaN or infinite"),
+    (b'{"keypoint": [[' + b",".join([b"[1e999, 0, 0]"] * 25).join([b"[", b"]"]) + b"]]}", "NaN or infinite"),
+    (b'{"keypoint": [[["a", "b", "c"]]]}', "rectangular array of numbers"),
+    (b'{"keypoint": [], "layout": "hands21"}', "unknown layout 'hands21'"),
+    (b'{"keypoint": [], "frame": "sideways"}', "unknown coordinate frame 'sideways'"),
+    (b'{"keypoint": [], "colour": "red"}', "colour: Extra inputs are not permitted"),
+    (b'{"keypoint": [[]]}', "a clip needs a person and a frame"),
+])
+def test_bad_clips_are_422_with_one_message(api, body, problem):
+    answer = api.post("/v1/classify", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert problem in answer.json()["detail"] and "\n" not in answer.json()["detail"]
+
+
+def test_a_huge_body_is_413_announced_or_not(api):
+    huge = b"[" + b"0," * (600 << 10) + b"0]"
+    answer = api.post("/v1/classify", content=huge, headers={"content-type": "application/json"})
+    assert answer.status_code == 413 and "the limit is 1048576 bytes" in answer.json()["detail"]
+
+    def chunks():
+        for _ in range(40):
+            yield b" " * 50_000
+
+    chunked = api.post("/v1/classify", content=chunks(), headers={"content-type": "application/json"})
+    assert chunked.status_code == 413
+    assert api.get("/v2/health/ready").status_code == 200
+
+
+@pytest.mark.parametrize("frames, problem", [
+    ([{"timestamp": -1.0, "persons": []}], "frames.0.timestamp: Input should be greater than or equal to 0"),
+    ([_frame(0.2), _frame(0.1)], "frames[1]: timestamp 0.1 s is not after the previous frame's 0.2 s"),
+    ([{"timestamp": 0.0, "persons": [[[0.0, 0.0]] * 25]}], "frames[0].persons has shape [1, 25, 2]"),
+    ([_frame(0.0, joints=20)], "expected (P, V=25, C=3)"),
+    ([], "frames: List should have at least 1 item"),
+])
+def test_bad_frames_are_422_and_the_session_goes_on(api, frames, problem):
+    session = _session(api)
+    answer = api.post(f"/v1/sessions/{session}/frames", json={"frames": frames})
+    assert answer.status_code == 422 and problem in answer.json()["detail"], answer.text
+    after = api.post(f"/v1/sessions/{session}/frames", json={"frames": [_frame(5.0)]})
+    assert after.status_code == 200 and after.json()["persons"][0]["status"] == "warming_up"
+    api.delete(f"/v1/sessions/{session}")
+
+
+def test_unknown_sessions_are_404(api):
+    for method, path in (("GET", "/v1/sessions/nope"), ("DELETE", "/v1/sessions/nope"),
+                         ("POST", "/v1/sessions/nope/frames")):
+        answer = api.request(method, path, json={"frames": [_frame(0.0)]})
+        assert answer.status_code == 404 and "no session 'nope'" in answer.json()["detail"]
+
+
+def test_sessions_expire_and_are_capped(backend):
+    from serve.http.app import ServerSettings, create_app
+
+    url, handle = _serve(create_app(backend, ServerSettings(max_sessions=2, idle_timeout_s=0.5)))
+    try:
+        with httpx.Client(base_url=url) as client:
+            first, second = _session(client), _session(client)
+            full = client.post("/v1/sessions", json={})
+            assert full.status_code == 429 and "2 sessions are open" in full.json()["detail"]
+            time.sleep(0.7)
+            expired = client.get(f"/v1/sessions/{first}")
+            assert expired.status_code == 404 and "expired after 0.5 s idle" in expired.json()["detail"]
+            assert client.post("/v1/sessions", json={}).status_code == 201  # the expired ones made room
+            assert second
+    finally:
+        _stop(handle)
+
+
+def test_with_a_key_every_route_but_health_needs_it(backend):
+    from serve.http.app import KEY_HEADER, ServerSettings, create_app
+
+    url, handle = _serve(create_app(backend, ServerSettings(api_key=KEY)))
+    try:
+        with httpx.Client(base_url=url) as client:
+            assert client.get("/v2/health/ready").status_code == 200
+            for headers in ({}, {KEY_HEADER: "wrong"}, {KEY_HEADER: KEY[:-1]}):
+                answer = client.post("/v1/sessions", json={}, headers=headers)
+                assert answer.status_code == 401 and "missing or wrong API key" in answer.json()["detail"]
+            assert client.post("/v1/sessions", json={}, headers={KEY_HEADER: KEY}).status_code == 201
+            assert client.get("/v1/model", headers={KEY_HEADER: KEY}).status_code == 200
+    finally:
+        _stop(handle)
+
+
+def test_the_command_refuses_another_address_without_a_key(tiny_model, capsys, monkeypatch):
+    from cocodiff.cli import run_cli
+    from serve.__main__ import main
+
+    monkeypatch.delenv("COCODIFF_API_KEY", raising=False)
+    assert run_cli(main, [str(tiny_model[1]), "--host", "0.0.0.0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--host 0.0.0.0 is not loopback" in err and "X-API-Key" in err and "\n" not in err
