@@ -7,8 +7,9 @@ Writes REPO/NAME/{config.pbtxt, labels.txt, 1/model.onnx} (see export.triton_rep
 checkpoint exported to ONNX and verified exactly as `python -m export.onnx` does (an existing
 CKPT.onnx beside the checkpoint is reused when its metadata names this checkpoint), batch up to
 `--max-batch`, frames dynamic, dynamic batching, the class labels and the deployment contract.
-With `--engine` (a TensorRT engine from `python -m export.trt`, built on the serving GPU) it adds
-REPO/NAME_trt with `model.plan`. Serve it with the official Triton container on a GPU host:
+With `--engine` (a TensorRT engine from `python -m export.trt`, built on the serving GPU), or
+when CKPT.engine exists beside the checkpoint, it adds REPO/NAME_trt with `model.plan`. Serve
+the repository with the official Triton container on a GPU host:
 
     docker run --gpus all --rm -p 8000:8000 -p 8001:8001 -p 8002:8002 \\
         -v $PWD/model_repository:/models nvcr.io/nvidia/tritonserver:<yy.mm>-py3 \\
@@ -67,15 +68,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     onnx_file = exported_onnx(args.checkpoint)
     contract = read_metadata(onnx_file).contract
     max_batch = args.max_batch
-    if args.engine is not None:
-        sidecar = read_sidecar(sidecar_path(args.engine))
+    engine = args.engine
+    if engine is None and args.checkpoint.with_suffix(".engine").is_file():
+        engine = args.checkpoint.with_suffix(".engine")  # what `python -m export.trt CKPT` builds
+        print(f"note: adding the TensorRT engine beside the checkpoint, {engine}")
+    if engine is not None:
+        sidecar = read_sidecar(sidecar_path(engine))
         profile_max = (sidecar or {}).get("profile", {}).get("max")
         if profile_max and profile_max[0] < max_batch:
             print(f"note: the engine's profile allows batches up to {profile_max[0]}; max_batch_size set to it")
             max_batch = profile_max[0]
     options = RepositoryOptions(name=args.name, max_batch_size=max_batch, max_queue_delay_us=args.queue_delay_us,
                                 instances=args.instances, gpu=args.gpu)
-    for folder in write_repository(onnx_file, contract, args.out, options, args.engine):
+    for folder in write_repository(onnx_file, contract, args.out, options, engine):
         print(f"wrote {folder}/ (config.pbtxt, labels.txt, 1/{'model.plan' if folder.name.endswith('_trt') else 'model.onnx'})")
     return 0
 

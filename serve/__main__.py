@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from cocodiff.cli import run_cli
+from cocodiff.errors import CocodiffError
 from serve.network import require_key_off_loopback
 
 
@@ -32,11 +33,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_port_free(host: str, port: int) -> None:
+    """One line now, rather than uvicorn's log and exit code 1 later, for an address in use."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        raise CocodiffError(f"cannot listen on {host}:{port} ({error.strerror or error})") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     key = args.key or os.environ.get("COCODIFF_API_KEY")
     require_key_off_loopback(args.host, key, how="pass --key (or set COCODIFF_API_KEY); clients send it in "
                                                   "the X-API-Key header")
+    check_port_free(args.host, args.port)
     from serve.backends import open_backend
     from serve.http.app import ServerSettings, create_app
 

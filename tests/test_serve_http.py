@@ -128,6 +128,9 @@ def _frame(t: float, joints: int = 25) -> dict:
     (json.dumps({"keypoint": [[[[0.0, 0.0, float("nan")]] * 25]]}).encode(), "NaN or infinite"),
     (b'{"keypoint": [[' + b",".join([b"[1e999, 0, 0]"] * 25).join([b"[", b"]"]) + b"]]}", "NaN or infinite"),
     (b'{"keypoint": [[["a", "b", "c"]]]}', "rectangular array of numbers"),
+    (b'{"keypoint": [[[' + b",".join([b'["1", "2", "3"]'] * 25) + b"]]]}", "rectangular array of numbers"),
+    (b'{"keypoint": [[[' + b",".join([b"[true, false, true]"] * 25) + b"]]]}", "rectangular array of numbers"),
+    (b'{"keypoint": [[[[1, 2, 3]], [[1, 2]]]]}', "rectangular array of numbers"),
     (b'{"keypoint": [], "layout": "hands21"}', "unknown layout 'hands21'"),
     (b'{"keypoint": [], "frame": "sideways"}', "unknown coordinate frame 'sideways'"),
     (b'{"keypoint": [], "colour": "red"}', "colour: Extra inputs are not permitted"),
@@ -218,3 +221,51 @@ def test_the_command_refuses_another_address_without_a_key(tiny_model, capsys, m
     assert run_cli(main, [str(tiny_model[1]), "--host", "0.0.0.0"]) == 2
     err = capsys.readouterr().err.strip()
     assert "--host 0.0.0.0 is not loopback" in err and "X-API-Key" in err and "\n" not in err
+
+
+def _mutations(rng: np.random.Generator, value, depth: int = 0):
+    """`value` with one part replaced by something of another type or shape (a seeded fuzzer)."""
+    odd = [None, True, "x", -1, 0, 1e308, [], {}, [[]], [1, [2]], "NaN", 10 ** 40, {"a": [1]}]
+    if depth > 4 or rng.random() < 0.25:
+        return odd[rng.integers(len(odd))]
+    if isinstance(value, dict) and value:
+        key = list(value)[rng.integers(len(value))]
+        return {**value, key: _mutations(rng, value[key], depth + 1)}
+    if isinstance(value, list) and value:
+        index = int(rng.integers(len(value)))
+        return value[:index] + [_mutations(rng, value[index], depth + 1)] + value[index + 1:]
+    return odd[rng.integers(len(odd))]
+
+
+def test_fuzzed_requests_never_get_a_5xx(api, utd_clip):
+    """300 seeded mutations of valid bodies on every route: each answer is 2xx or 4xx with a
+    message, and the server is still ready at the end."""
+    rng = np.random.default_rng(0)
+    session = _session(api)
+    clip = {"keypoint": utd_clip["keypoint"][:, :20].tolist(), "layout": "kinect20", "top_k": 3}
+    frames = {"frames": [_frame(float(t)) for t in range(3)]}
+    opening = {"layout": "kinect20", "frame": "kinect", "fps": 30}
+    seen = set()
+    for index in range(300):
+        route, body = [("/v1/classify", clip), (f"/v1/sessions/{session}/frames", frames),
+                       ("/v1/sessions", opening)][index % 3]
+        answer = api.post(route, content=json.dumps(_mutations(rng, body), allow_nan=True).encode(),
+                          headers={"content-type": "application/json"})
+        seen.add(answer.status_code)
+        assert answer.status_code < 500, (route, answer.text)
+        if answer.status_code >= 400:
+            assert answer.json()["detail"]
+    assert api.get("/v2/health/ready").status_code == 200
+    assert seen & {422, 404} and seen & {200, 201}  # the fuzzer reached both sides
+
+
+def test_the_command_says_in_one_line_when_the_port_is_taken(tiny_model, capsys):
+    from cocodiff.cli import run_cli
+    from serve.__main__ import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert run_cli(main, [str(tiny_model[1]), "--port", str(taken.getsockname()[1])]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot listen on 127.0.0.1:" in err and "\n" not in err

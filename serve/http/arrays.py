@@ -56,7 +56,11 @@ def as_array(values: object, name: str, shape: tuple[int | None, ...], meaning: 
     """`values` as a finite float32 array of `shape` (None: any size); `meaning` names the axes
     for the message."""
     try:
-        array = np.asarray(values, dtype=np.float32)
+        raw = np.asarray(values)
+        if raw.size and raw.dtype.kind not in "iuf":  # booleans, strings, objects (ragged, huge integers)
+            raise ValueError(raw.dtype)
+        with np.errstate(over="ignore"):  # too large for float32: becomes inf, refused below
+            array = raw.astype(np.float32)
     except (TypeError, ValueError, OverflowError):
         raise BadRequest(f"{name} must be a rectangular array of numbers {meaning}") from None
     if array.size == 0 and shape and shape[0] is None:

@@ -57,7 +57,7 @@ class SessionStore:
             self._expire()
             session = self._sessions.get(session_id)
             if session is None:
-                raise BadRequest(f"no session {session_id!r}: it was closed, expired after "
+                raise BadRequest(f"no session {session_id[:64]!r}: it was closed, expired after "
                                  f"{self.idle_timeout_s:g} s idle, or never existed", status=404)
             session.last_used = self.clock()
             return session
