@@ -33,7 +33,7 @@ from cocodiff.errors import CocodiffError
 from serve.backends import Backend
 from serve.http.arrays import BadRequest, as_array, frame_name, joint_shape, resolve_source
 from serve.http.limits import BodyLimit
-from serve.http.schemas import (ClassScore, ClipRequest, ClipResponse, FramesRequest, Health, PersonOut,
+from serve.http.schemas import (ClassScore, ClipRequest, ClipResponse, FrameIn, FramesRequest, Health, PersonOut,
                                 SessionRequest, SessionState)
 from serve.http.sessions import Session, SessionStore
 from serve.network import key_matches
@@ -117,14 +117,7 @@ def create_app(backend: Backend, settings: ServerSettings = ServerSettings()):
               tags=["sessions"])
     def push(session_id: str, body: FramesRequest) -> SessionState:
         session = store.get(session_id)
-        joints, channels = joint_shape(session.source)
-        frames = [(frame.timestamp,
-                   as_array(frame.persons, f"frames[{index}].persons", (None, joints, channels),
-                            f"(P, V={joints}, C={channels}) for layout {session.source.layout}"),
-                   frame.scores) for index, frame in enumerate(body.frames)]
-        frames = [(t, persons, None if scores is None else as_array(scores, f"frames[{index}].scores",
-                                                                      (persons.shape[0], joints), "(P, V)"))
-                  for index, (t, persons, scores) in enumerate(frames)]
+        frames = [_frame_arrays(index, frame, session) for index, frame in enumerate(body.frames)]
         with session.lock:
             for index, (timestamp, persons, scores) in enumerate(frames):
                 try:
@@ -146,6 +139,17 @@ def create_app(backend: Backend, settings: ServerSettings = ServerSettings()):
         store.close(session_id)
 
     return app
+
+
+def _frame_arrays(index: int, frame: FrameIn, session: Session) -> tuple[float, np.ndarray, np.ndarray | None]:
+    """One pushed frame as (timestamp, persons (P, V, C), scores (P, V) or None), all checked
+    before any frame of the request reaches the session."""
+    joints, channels = joint_shape(session.source)
+    persons = as_array(frame.persons, f"frames[{index}].persons", (None, joints, channels),
+                       f"(P, V={joints}, C={channels}) for layout {session.source.layout}")
+    scores = None if frame.scores is None else as_array(frame.scores, f"frames[{index}].scores",
+                                                        (persons.shape[0], joints), "(P, V)")
+    return frame.timestamp, persons, scores
 
 
 def _state(session: Session, store: SessionStore) -> SessionState:
