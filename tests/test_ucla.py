@@ -41,6 +41,10 @@ def test_real_folder_converts_with_cross_view_splits(ucla_dir, ucla_all):
     assert set(train) | set(val) == set(names) and not set(train) & set(val)
     assert all(name.endswith(("_v01", "_v02")) for name in train)
     assert all(name.endswith("_v03") for name in val)
+    # Development folds leave one training view out and never touch the test view.
+    assert set(content["split"]["view1"]) | set(content["split"]["view2"]) == set(train)
+    assert not set(content["split"]["view1"]) & set(content["split"]["view2"])
+    assert content["split"]["view3"] == val
     assert content["meta"] == {"layout": "kinect20", "classes": CLASSES, "dataset": "nw_ucla",
                                "source": "cocodiff.data.prepare ucla", "fps": 30.0, "frame": {"x": "left", "y": "up", "z": "away", "units": "metres", "origin": "camera"},
                                "person_order": "recorded"}
@@ -175,7 +179,8 @@ def test_folder_reports_bad_files_and_keeps_the_rest(tmp_path):
     _bad_json(tmp_path / "a04_s01_e00_v01.json", b'{"skeletons": [')
     report = ConversionReport()
     content = ucla_annotations(tmp_path, report)
-    assert content["split"] == {"xview_train": ["a01_s01_e00_v01", "a02_s01_e00_v02"], "xview_val": ["a12_s03_e01_v03"]}
+    assert content["split"] == {"xview_train": ["a01_s01_e00_v01", "a02_s01_e00_v02"], "xview_val": ["a12_s03_e01_v03"],
+                                "view1": ["a01_s01_e00_v01"], "view2": ["a02_s01_e00_v02"], "view3": ["a12_s03_e01_v03"]}
     assert [sample["label"] for sample in content["annotations"]] == [0, 1, 9]
     assert report.converted == 3 and report.skipped == []
     assert sorted(Path(path).name for path, _ in report.failed) == ["a03_s01_e00_v01.json", "a04_s01_e00_v01.json"]
@@ -199,7 +204,8 @@ def test_prepare_command_end_to_end(ucla_dir, tmp_path, capsys):
     content = load_annotations(out)
     assert content["meta"]["layout"] == "kinect20" and content["meta"]["classes"] == CLASSES
     assert len(content["annotations"]) == 1484
-    assert {name: len(members) for name, members in content["split"].items()} == {"xview_train": 1020, "xview_val": 464}
+    assert {name: len(members) for name, members in content["split"].items()} == {
+        "xview_train": 1020, "xview_val": 464, "view1": 516, "view2": 504, "view3": 464}
 
 
 def test_prepare_command_missing_folder_exits_2_with_one_line(tmp_path):

@@ -32,7 +32,10 @@ CLASSES = (
     "pick up with one hand", "pick up with two hands", "drop trash", "walk around", "sit down",
     "stand up", "donning", "doffing", "throw", "carry",
 )
-SPLIT_VIEWS = {"xview_train": (1, 2), "xview_val": (3,)}
+# The standard cross-view fold (train views 1+2, test view 3) and one split per view: development
+# folds leave one training view out (train view1, validate view2, and the other way round) and
+# never touch the test view.
+SPLIT_VIEWS = {"xview_train": (1, 2), "xview_val": (3,), "view1": (1,), "view2": (2,), "view3": (3,)}
 FPS = 30.0  # nominal: recorded with Kinect v1 (30 fps); the dataset does not state its skeleton rate
 
 _NAME = re.compile(r"a(\d{2})_s(\d{2})_e(\d{2})_v(\d{2})")
