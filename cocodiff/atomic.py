@@ -30,10 +30,17 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         raise
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()  # read once, at import: setting it back and forth races with other threads
+
+
+def _umask() -> int:
+    return _UMASK
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

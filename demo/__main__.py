@@ -43,17 +43,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = ("train the default model first with `python -m cocodiff.train` (about 5 minutes on 2 CPU cores)"
                 if args.model is None else "check the path")
         raise CocodiffError(f"{model}: no such model file; {hint}, or pass --model PATH")
-    from demo.app import DemoModel, build_app
+    from demo.app import MAX_UPLOAD, DemoModel, build_app
     from demo.pose_model import pose_model_path
     from demo.session import DemoConfig
 
-    demo_model = DemoModel.load(model, pose_model_path(args.pose_model), DemoConfig(num_poses=args.num_poses))
+    config = DemoConfig(num_poses=args.num_poses)  # checked before the models load
+    demo_model = DemoModel.load(model, pose_model_path(args.pose_model), config)
     print(f"model: {demo_model.describe()}")
     print(f"pose model: {demo_model.pose_model}")
     app = build_app(demo_model)
     app.queue(default_concurrency_limit=2)
     app.launch(server_name=args.host, server_port=args.port, auth=("demo", key) if key else None,
-               max_file_size="200mb", show_error=True, quiet=False)
+               max_file_size=MAX_UPLOAD, show_error=True, quiet=False)
     return 0
 
 

@@ -62,8 +62,9 @@ CAMERA_CHECK_JS = """
 }
 """
 STREAM_EVERY_S = 0.04  # the browser sends a frame this often (25 fps), when the last one is done
-SESSION_TTL_S = 15 * 60
-OUTPUT_TTL_S = 15 * 60  # an annotated clip is deleted this long after it was made  # a viewer's state is dropped after this long without an event
+SESSION_TTL_S = 15 * 60  # a viewer's state is dropped after this long without an event
+IDLE_VIEWER_S = 30.0  # with every stream taken, one idle this long gives its place to a new viewer
+OUTPUT_TTL_S = 15 * 60  # an annotated clip is deleted this long after it was made
 MAX_UPLOAD = "200mb"
 
 
@@ -76,20 +77,28 @@ class DemoModel:
     config: DemoConfig = DemoConfig()
     source: str = ""
     max_viewers: int = 8  # live streams at once; each holds a MediaPipe landmarker (53 MiB measured)
-    _viewers: int = 0
+    _viewers: dict = field(default_factory=dict)  # id(ViewerState) -> ViewerState with a live session
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def open_session(self) -> LiveSession:
+    def open_session(self, viewer: ViewerState) -> LiveSession:
+        """A stream for `viewer`. With every place taken, the viewer idle longest (at least
+        IDLE_VIEWER_S: a closed tab, say, whose state Gradio keeps for an hour) gives its place."""
         with self._lock:
-            if self._viewers >= self.max_viewers:
-                raise CocodiffError(f"the demo is serving {self.max_viewers} live streams already: try again later")
-            self._viewers += 1
-        return LiveSession(self.backend, self.pose_model, self.config)
+            if len(self._viewers) >= self.max_viewers:
+                idle = sorted((v for v in self._viewers.values() if v.idle_for() > IDLE_VIEWER_S), key=ViewerState.idle_for)
+                if not idle or not idle[-1].release():
+                    raise CocodiffError(f"the demo is serving {self.max_viewers} live streams already: try again later")
+                self._viewers.pop(id(idle[-1]), None)
+            self._viewers[id(viewer)] = viewer
+        try:
+            return LiveSession(self.backend, self.pose_model, self.config)
+        except BaseException:
+            self.forget(viewer)
+            raise
 
-    def close_session(self, session: LiveSession) -> None:
-        session.close()
+    def forget(self, viewer: ViewerState) -> None:
         with self._lock:
-            self._viewers -= 1
+            self._viewers.pop(id(viewer), None)
 
     @classmethod
     def load(cls, model: str | os.PathLike, pose_model: Path, config: DemoConfig = DemoConfig()) -> DemoModel:
@@ -111,18 +120,37 @@ class ViewerState:
         self.model = model
         self.lock = threading.Lock()
         self.session: LiveSession | None = None
+        self.last_used = time.monotonic()
 
     def process(self, rgb: np.ndarray, mirror: bool, timestamp: float | None = None) -> FrameView:
         with self.lock:
+            self.last_used = time.monotonic()
             if self.session is None:
-                self.session = self.model.open_session()
+                self.session = self.model.open_session(self)
             return self.session.process(rgb, None if timestamp is None else float(timestamp), mirror=mirror)
+
+    def idle_for(self) -> float:
+        return time.monotonic() - self.last_used
+
+    def release(self) -> bool:
+        """Close the stream unless a frame is being processed now; True when it was closed."""
+        if not self.lock.acquire(blocking=False):
+            return False
+        try:
+            self._close_session()
+            return True
+        finally:
+            self.lock.release()
 
     def close(self) -> None:
         with self.lock:
-            if self.session is not None:
-                self.model.close_session(self.session)
-                self.session = None
+            self._close_session()
+        self.model.forget(self)
+
+    def _close_session(self) -> None:
+        if self.session is not None:
+            self.session.close()
+            self.session = None
 
 
 def _close(state: ViewerState | None) -> None:
@@ -173,19 +201,27 @@ def build_app(model: DemoModel):
     outputs = Path(tempfile.mkdtemp(prefix="cocodiff_demo_"))  # annotated clips, until Gradio has copied them
 
     def on_frame(image, mirror, state):
-        state = state or ViewerState(model)
+        fresh, state = state is None, state or ViewerState(model)
         try:
             view = state.process(_frame(image), bool(mirror))
-        except CocodiffError as error:
-            raise _page_error(error) from None
+        except BaseException as error:
+            if fresh:  # Gradio keeps no state from a failed event: free its place now
+                state.close()
+            if isinstance(error, CocodiffError):
+                raise _page_error(error) from None
+            raise
         return view.image, view.headline, view.top, view.timeline, _stats(view), state
 
     def classify_frame(image, timestamp, state):
-        state = state or ViewerState(model)
+        fresh, state = state is None, state or ViewerState(model)
         try:
             view = state.process(_frame(image), False, timestamp)
-        except CocodiffError as error:
-            raise _page_error(error) from None
+        except BaseException as error:
+            if fresh:
+                state.close()
+            if isinstance(error, CocodiffError):
+                raise _page_error(error) from None
+            raise
         return view.to_dict(), state
 
     def annotate(video, unmirror, progress=gr.Progress()):

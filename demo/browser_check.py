@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from typing import Iterator, Sequence
@@ -34,14 +35,16 @@ _QUIET_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-ba
 def running_demo(argv: Sequence[str], port: int, *, env: dict | None = None, seconds: float = 90) -> Iterator[str]:
     """`python -m demo ARGV --port PORT` in a child process; yields its URL once it answers, and
     stops it at the end."""
-    process = subprocess.Popen([sys.executable, "-m", "demo", *argv, "--port", str(port)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    log = tempfile.TemporaryFile(mode="w+")  # a pipe nobody reads would fill and block the demo
+    process = subprocess.Popen([sys.executable, "-m", "demo", *argv, "--port", str(port)], stdout=log,
+                               stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + seconds
         while True:
             if process.poll() is not None:
-                raise CocodiffError(f"python -m demo exited with {process.returncode}: {process.stderr.read().strip()}")
+                log.seek(0)
+                raise CocodiffError(f"python -m demo exited with {process.returncode}: {log.read().strip()[-2000:]}")
             try:
                 with urllib.request.urlopen(url, timeout=2):
                     break
@@ -57,6 +60,7 @@ def running_demo(argv: Sequence[str], port: int, *, env: dict | None = None, sec
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        log.close()
 
 
 def chromium_available() -> bool:

@@ -19,7 +19,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -64,6 +64,8 @@ def _plain_frame(source: Path, index: int, entry: Any, timestamp: float) -> Pose
                           dtype=np.float32)
     except (KeyError, TypeError, ValueError) as error:
         raise DataError(source, f"frame {index}: a keypoint lacks a number for {error}") from None
+    if not np.isfinite(values).all():
+        raise DataError(source, f"frame {index}: a keypoint holds NaN or infinity")
     return PoseFrame(timestamp, values[None, :, :2], np.clip(values[None, :, 2], 0, 1), None)
 
 
@@ -73,24 +75,50 @@ def _recording(source: Path, data: dict, fps: float | None) -> list[PoseFrame]:
     frames = data.get("frames")
     if not isinstance(frames, list):
         raise DataError(source, "recording has no 'frames' list")
-    size = tuple(data["size"]) if isinstance(data.get("size"), list) and len(data["size"]) == 2 else None
-    scale = 1.0 if fps is None else float(data.get("fps") or fps) / fps
+    recorded_fps = data.get("fps")
+    if recorded_fps is not None and (isinstance(recorded_fps, bool) or not isinstance(recorded_fps, (int, float))
+                                     or not math.isfinite(recorded_fps) or recorded_fps <= 0):
+        raise DataError(source, f"fps must be a positive number, got {recorded_fps!r}")
+    size = data.get("size")
+    if size is not None and not (isinstance(size, list) and len(size) == 2
+                                 and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+        raise DataError(source, f"size must be [width, height] in pixels, got {size!r}")
+    scale = 1.0 if fps is None else float(recorded_fps or fps) / fps
     result, last = [], -math.inf
     for index, frame in enumerate(frames):
-        try:
-            timestamp = float(frame["t"]) * scale
-            people = frame.get("people") or []
-            image = np.array([person["image"] for person in people], dtype=np.float32).reshape(-1, NUM_LANDMARKS, 3)
-            worlds = [person.get("world") for person in people]
-            world = (np.array(worlds, dtype=np.float32).reshape(-1, NUM_LANDMARKS, 3)
-                     if all(w is not None for w in worlds) else None)
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise DataError(source, f"frame {index}: malformed ({type(error).__name__}: {error})") from None
-        if not math.isfinite(timestamp) or timestamp <= last:
+        if not isinstance(frame, dict) or not isinstance(frame.get("people", []), list):
+            raise DataError(source, f"frame {index}: expected an object with 't' and a 'people' list")
+        timestamp = _number(source, index, frame.get("t"), "t") * scale
+        if timestamp <= last:
             raise DataError(source, f"frame {index}: timestamp {timestamp} does not increase")
         last = timestamp
-        result.append(PoseFrame(timestamp, image[..., :2], np.clip(image[..., 2], 0, 1), world, size))
+        people = frame.get("people") or []
+        image = np.stack([_landmarks(source, index, person, "image") for person in people]) if people else \
+            np.zeros((0, NUM_LANDMARKS, 3), np.float32)
+        worlds = [person.get("world") if isinstance(person, dict) else None for person in people]
+        world = (np.stack([_landmarks(source, index, person, "world") for person in people]) if people else
+                 np.zeros((0, NUM_LANDMARKS, 3), np.float32)) if all(w is not None for w in worlds) else None
+        result.append(PoseFrame(timestamp, image[..., :2], np.clip(image[..., 2], 0, 1), world,
+                                tuple(size) if size else None))
     return result
+
+
+def _number(source: Path, index: int, value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise DataError(source, f"frame {index}: {name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _landmarks(source: Path, index: int, person: Any, key: str) -> np.ndarray:
+    """One person's `key` landmarks: 33 rows of 3 finite numbers (x, y, visibility or x, y, z)."""
+    values = person.get(key) if isinstance(person, dict) else None
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        array = np.zeros(0)
+    if array.shape != (NUM_LANDMARKS, 3) or not np.isfinite(array).all():
+        raise DataError(source, f"frame {index}: a person's {key!r} must be {NUM_LANDMARKS} rows of 3 finite numbers")
+    return array.astype(np.float32)
 
 
 def write_recording(path: str | os.PathLike, frames: Iterable[PoseFrame], fps: float,
@@ -110,6 +138,3 @@ def write_recording(path: str | os.PathLike, frames: Iterable[PoseFrame], fps: f
     return Path(path)
 
 
-def replay(frames: list[PoseFrame]) -> Iterator[PoseFrame]:
-    """The frames in order (a seam for sources that are not lists)."""
-    yield from frames

@@ -17,6 +17,7 @@ session belongs to one stream and is not thread-safe.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -48,6 +49,13 @@ class DemoConfig:
     threshold: float = 0.4  # below this smoothed probability: "unknown action"
     timeline_seconds: float = 10.0  # the past the label timeline shows
     timing_window: int = 30  # frames the fps and latency figures average over
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.num_poses <= 4:
+            raise CocodiffError(f"num_poses={self.num_poses}: MediaPipe looks for 1 to 4 people")
+        if not 0 < self.min_confidence < 1 or self.timeline_seconds <= 0 or self.timing_window < 2:
+            raise CocodiffError("demo config: min_confidence must be in (0, 1), timeline_seconds > 0, "
+                                "timing_window >= 2")
 
     def live_config(self) -> LiveConfig:
         return LiveConfig(stride_seconds=self.stride_seconds, threshold=self.threshold, max_persons=self.num_poses,
@@ -162,6 +170,8 @@ class LiveSession:
         return self._finish(rgb, pose, began, mirror)
 
     def _stream_time(self, now: float, timestamp: float | None) -> float:
+        if timestamp is not None and not math.isfinite(timestamp):
+            raise CocodiffError(f"timestamp must be a finite number of seconds, got {timestamp}")
         if timestamp is None:
             if self._start is None:
                 self._start = now

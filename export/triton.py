@@ -59,6 +59,17 @@ def exported_onnx(checkpoint: Path) -> Path:
     return export_onnx(checkpoint, onnx_file).path
 
 
+def _engine_of(engine: Path, checkpoint: Path) -> bool:
+    """The engine's sidecar names `checkpoint` (by SHA-256); an engine without one cannot say."""
+    from cocodiff.hashing import sha256_of
+
+    if not engine.is_file():
+        raise CocodiffError(f"{engine}: no such TensorRT engine")
+    sidecar = read_sidecar(sidecar_path(engine))
+    named = (sidecar or {}).get("checkpoint_sha256")
+    return named is None or named == sha256_of(checkpoint)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from export.metadata import read_metadata
@@ -69,9 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     contract = read_metadata(onnx_file).contract
     max_batch = args.max_batch
     engine = args.engine
-    if engine is None and args.checkpoint.with_suffix(".engine").is_file():
-        engine = args.checkpoint.with_suffix(".engine")  # what `python -m export.trt CKPT` builds
-        print(f"note: adding the TensorRT engine beside the checkpoint, {engine}")
+    beside = args.checkpoint.with_suffix(".engine")  # what `python -m export.trt CKPT` builds
+    if engine is None and beside.is_file():
+        engine = beside if _engine_of(beside, args.checkpoint) else None
+        print(f"note: {'adding' if engine else 'leaving out'} the TensorRT engine beside the checkpoint, {beside}"
+              f"{'' if engine else ' (its sidecar names another checkpoint: rebuild it with python -m export.trt)'}")
+    elif engine is not None and not _engine_of(engine, args.checkpoint):
+        raise CocodiffError(f"{engine}: its sidecar names another checkpoint than {args.checkpoint} "
+                            "(rebuild the engine with python -m export.trt)")
     if engine is not None:
         sidecar = read_sidecar(sidecar_path(engine))
         profile_max = (sidecar or {}).get("profile", {}).get("max")

@@ -14,11 +14,12 @@ ONNX export: `skeleton` float32 (B, M, T, V, C) -> `logits` float32 (B, K).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cocodiff.atomic import atomic_write_bytes, atomic_write_text
 from cocodiff.contract import DeploymentContract
 from cocodiff.errors import CocodiffError
 
@@ -36,8 +37,9 @@ class RepositoryOptions:
     gpu: bool = False  # instance_group KIND_GPU (ONNX Runtime's CUDA provider) rather than KIND_CPU
 
     def __post_init__(self) -> None:
-        if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
-            raise CocodiffError(f"model name {self.name!r}: use letters, digits, '-', '_' and '.' only")
+        if not self.name or self.name.startswith(".") or not all(c.isalnum() or c in "-_." for c in self.name):
+            raise CocodiffError(f"model name {self.name!r}: use letters, digits, '-', '_' and '.' only, "
+                                "not starting with '.'")
         if self.max_batch_size < 1 or self.instances < 1:
             raise CocodiffError("max_batch_size and instances must be at least 1")
 
@@ -93,27 +95,42 @@ def model_config(contract: DeploymentContract, options: RepositoryOptions, *, pl
 
 def write_model(repository: Path, name: str, platform: str, model_file: Path, contract: DeploymentContract,
                 options: RepositoryOptions) -> Path:
-    """REPO/NAME with its config, labels and version 1 holding `model_file` (copied)."""
+    """REPO/NAME with its config, labels and version 1 holding `model_file` (copied). It is built
+    beside its place and renamed into it, so a Triton watching the repository never sees half a
+    model; an earlier model of that name is replaced whole."""
     folder = repository / name
-    target = folder / "1" / ("model.onnx" if platform == "onnxruntime_onnx" else "model.plan")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(target, model_file.read_bytes())
-    atomic_write_text(folder / LABELS_FILE, "".join(f"{name}\n" for name in contract.classes))
-    atomic_write_text(folder / "config.pbtxt", model_config(contract, options, platform=platform, name=name))
+    building = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=repository))
+    try:
+        target = building / "1" / ("model.onnx" if platform == "onnxruntime_onnx" else "model.plan")
+        target.parent.mkdir(parents=True)
+        shutil.copyfile(model_file, target)
+        (building / LABELS_FILE).write_text("".join(f"{label}\n" for label in contract.classes), encoding="utf-8")
+        (building / "config.pbtxt").write_text(model_config(contract, options, platform=platform, name=name),
+                                               encoding="utf-8")
+        old = None
+        if folder.exists():
+            old = folder.rename(repository / f".{name}.old.{os.getpid()}")
+        building.rename(folder)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
     return folder
 
 
 def write_repository(onnx_file: Path, contract: DeploymentContract, repository: Path,
                      options: RepositoryOptions = RepositoryOptions(), engine: Path | None = None) -> list[Path]:
-    """The repository for an exported model (and its TensorRT engine, when there is one); an
-    earlier model of the same name is replaced whole."""
+    """The repository for an exported model, and NAME_trt for its TensorRT engine when there is
+    one (without an engine, an earlier NAME_trt is removed: it would serve another model)."""
+    repository.mkdir(parents=True, exist_ok=True)
     models = [(options.name, "onnxruntime_onnx", onnx_file)]
+    tensorrt = f"{options.name}_trt"
     if engine is not None:
         if not engine.is_file():
             raise CocodiffError(f"{engine}: no such TensorRT engine")
-        models.append((f"{options.name}_trt", "tensorrt_plan", engine))
-    written = []
-    for name, platform, source in models:
-        shutil.rmtree(repository / name, ignore_errors=True)
-        written.append(write_model(repository, name, platform, source, contract, options))
+        models.append((tensorrt, "tensorrt_plan", engine))
+    written = [write_model(repository, name, platform, source, contract, options) for name, platform, source in models]
+    if engine is None:
+        shutil.rmtree(repository / tensorrt, ignore_errors=True)
     return written

@@ -47,6 +47,11 @@ def check_port_free(host: str, port: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for name, ok in (("--port", 1 <= args.port <= 65535), ("--max-sessions", args.max_sessions >= 1),
+                     ("--idle-timeout", args.idle_timeout > 0), ("--max-body-mib", args.max_body_mib > 0),
+                     ("--threads", args.threads >= 0)):
+        if not ok:
+            raise CocodiffError(f"{name} {getattr(args, name[2:].replace('-', '_'))} is out of range")
     key = args.key or os.environ.get("COCODIFF_API_KEY")
     require_key_off_loopback(args.host, key, how="pass --key (or set COCODIFF_API_KEY); clients send it in "
                                                   "the X-API-Key header")

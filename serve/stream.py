@@ -100,7 +100,7 @@ class FrameIntake:
     def _scores(self, scores: object, count: int) -> np.ndarray:
         joints = self.source_layout.num_joints
         if scores is None:
-            if self.contract.score_channel:
+            if self.contract.score_channel and count:
                 raise FrameError(f"the model reads a confidence channel: send scores (P, {joints}) with the persons")
             return np.ones((count, joints), dtype=np.float32)
         try:

@@ -121,3 +121,34 @@ def test_live_streams_are_capped_and_closing_one_frees_its_place(tiny_model, pos
     first.close()
     assert second.process(frame, False, 0.0).headline == "no person in view"
     second.close()
+
+
+def test_an_idle_viewer_gives_its_place_and_a_failed_first_frame_keeps_none(tiny_model, pose_model_file,
+                                                                             monkeypatch):
+    import demo.app as app_module
+    from cocodiff.errors import CocodiffError
+    from demo.app import DemoModel, ViewerState
+
+    model = DemoModel.load(tiny_model[1], pose_model_file)
+    model.max_viewers = 1
+    frame = np.zeros((120, 160, 3), np.uint8)
+    gone, newcomer = ViewerState(model), ViewerState(model)
+    gone.process(frame, False, 0.0)  # a tab that then closed: Gradio keeps its state for an hour
+    monkeypatch.setattr(app_module, "IDLE_VIEWER_S", 0.0)
+    assert newcomer.process(frame, False, 0.0).headline == "no person in view"
+    assert gone.session is None  # its stream was closed to make room
+    newcomer.close()
+    failing = ViewerState(model)
+    with pytest.raises(CocodiffError, match="finite"):
+        failing.process(frame, False, float("nan"))
+    failing.close()  # what the event handler does for a fresh state that failed
+    assert model._viewers == {}
+
+
+def test_the_demo_config_is_checked():
+    from cocodiff.errors import CocodiffError
+    from demo.session import DemoConfig
+
+    for bad in ({"num_poses": 0}, {"num_poses": 5}, {"min_confidence": 1.0}, {"timeline_seconds": 0}):
+        with pytest.raises(CocodiffError):
+            DemoConfig(**bad)

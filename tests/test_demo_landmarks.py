@@ -60,6 +60,14 @@ def test_a_recording_round_trips(tmp_path):
                                                                          {"t": 0.1, "people": []}]}),
      "frame 1: timestamp 0.1 does not increase"),
     (json.dumps({"format": FORMAT, "version": 9, "frames": []}), "recording version 9"),
+    (json.dumps({"format": FORMAT, "version": 1, "fps": "fast", "frames": []}), "fps must be a positive number"),
+    (json.dumps({"format": FORMAT, "version": 1, "size": ["a", "b"], "frames": []}), "size must be [width, height]"),
+    (json.dumps({"format": FORMAT, "version": 1, "frames": [{"t": 0, "people": [{"image": [[0.5, 0.5, 1]] * 66}]}]}),
+     "frame 0: a person's 'image' must be 33 rows of 3 finite numbers"),
+    (json.dumps({"format": FORMAT, "version": 1, "frames": [{"t": 0, "people": [
+        {"image": [[0.5, 0.5, 1]] * 33, "world": [[0.1, float("nan"), 0.0]] * 33}]}]}), "'world' must be 33 rows"),
+    (json.dumps({"format": FORMAT, "version": 1, "frames": [{"t": "soon", "people": []}]}),
+     "frame 0: t must be a finite number"),
 ])
 def test_bad_landmark_files_are_one_line_naming_the_file(tmp_path, content, problem):
     path = tmp_path / "bad.json"

@@ -73,5 +73,22 @@ def test_bad_options_and_a_missing_engine_are_one_line(tmp_path, tiny_model):
 
     with pytest.raises(CocodiffError, match="model name 'a b'"):
         RepositoryOptions(name="a b")
+    with pytest.raises(CocodiffError, match="not starting with '.'"):
+        RepositoryOptions(name="..")  # REPO/.. would be replaced
     with pytest.raises(CocodiffError, match="no such TensorRT engine"):
         write_repository(tiny_model[1], contract_for(["a"]), tmp_path, engine=tmp_path / "none.engine")
+
+
+def test_an_engine_of_another_checkpoint_is_refused_and_a_stale_plan_removed(tiny_model, tmp_path, capsys):
+    from cocodiff.engine_file import SIDECAR_FORMAT
+
+    checkpoint, _ = tiny_model
+    engine = tmp_path / "old.engine"
+    engine.write_bytes(b"an engine of last week's model")
+    (tmp_path / "old.engine.json").write_text(json.dumps({"format": SIDECAR_FORMAT, "checkpoint_sha256": "0" * 64}))
+    repo = tmp_path / "repo"
+    assert run_cli(main, [str(checkpoint), "--out", str(repo), "--engine", str(engine)]) == 2
+    assert "names another checkpoint" in capsys.readouterr().err
+    (repo / "cocodiff_trt" / "1").mkdir(parents=True)  # left by an earlier export with an engine
+    assert run_cli(main, [str(checkpoint), "--out", str(repo)]) == 0
+    assert sorted(p.name for p in repo.iterdir()) == ["cocodiff"]  # no stale plan, no temporary folders

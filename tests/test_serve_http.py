@@ -158,6 +158,8 @@ def test_a_huge_body_is_413_announced_or_not(api):
 
 @pytest.mark.parametrize("frames, problem", [
     ([{"timestamp": -1.0, "persons": []}], "frames.0.timestamp: Input should be greater than or equal to 0"),
+    ([{"timestamp": "0.5", "persons": []}], "frames.0.timestamp: Input should be a valid number"),
+    ([{"timestamp": True, "persons": []}], "frames.0.timestamp: Input should be a valid number"),
     ([_frame(0.2), _frame(0.1)], "frames[1]: timestamp 0.1 s is not after the previous frame's 0.2 s"),
     ([{"timestamp": 0.0, "persons": [[[0.0, 0.0]] * 25]}], "frames[0].persons has shape [1, 25, 2]"),
     ([_frame(0.0, joints=20)], "expected (P, V=25, C=3)"),
@@ -269,3 +271,32 @@ def test_the_command_says_in_one_line_when_the_port_is_taken(tiny_model, capsys)
         assert run_cli(main, [str(tiny_model[1]), "--port", str(taken.getsockname()[1])]) == 2
     err = capsys.readouterr().err.strip()
     assert "cannot listen on 127.0.0.1:" in err and "\n" not in err
+
+
+def test_a_2d_model_hears_nobody_in_view(tmp_path):
+    from serve.http.app import create_app
+    from tiny_runs import layout_checkpoint
+
+    backend = open_backend(layout_checkpoint(tmp_path / "coco.pt", "coco17"), device="cpu")
+    url, handle = _serve(create_app(backend))
+    try:
+        with httpx.Client(base_url=url) as client:
+            session = client.post("/v1/sessions", json={}).json()["session"]
+            person = {"persons": [[[0.5, 0.5]] * 17], "scores": [[0.9] * 17]}
+            for start, nobody in ((0.0, {"persons": []}), (1.0, {"persons": [], "scores": []})):
+                frames = [{"timestamp": start, **person}, {"timestamp": start + 0.1, **nobody}]
+                answer = client.post(f"/v1/sessions/{session}/frames", json={"frames": frames})
+                assert answer.status_code == 200, answer.text
+    finally:
+        _stop(handle)
+
+
+@pytest.mark.parametrize("flag, value", [("--port", "70000"), ("--max-sessions", "0"), ("--idle-timeout", "-1"),
+                                         ("--max-body-mib", "0")])
+def test_the_command_checks_its_ranges(tiny_model, capsys, flag, value):
+    from cocodiff.cli import run_cli
+    from serve.__main__ import main
+
+    assert run_cli(main, [str(tiny_model[1]), flag, value]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} " in err and "is out of range" in err

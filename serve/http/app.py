@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse
 
 from cocodiff.data.pipelines import InferencePipeline
 from cocodiff.errors import CocodiffError
-from serve.backends import Backend
+from serve.backends import Backend, ModelRunError
 from serve.http.arrays import BadRequest, as_array, frame_name, joint_shape, resolve_source
 from serve.http.limits import BodyLimit
 from serve.http.schemas import (ClassScore, ClipRequest, ClipResponse, FrameIn, FramesRequest, Health, PersonOut,
@@ -69,6 +69,10 @@ def create_app(backend: Backend, settings: ServerSettings = ServerSettings()):
     @app.exception_handler(BadRequest)
     async def bad_request(_: Request, error: BadRequest):
         return JSONResponse({"detail": str(error)}, status_code=error.status)
+
+    @app.exception_handler(ModelRunError)
+    async def failed(_: Request, error: ModelRunError):  # the runtime failed: the server's fault, not the input's
+        return JSONResponse({"detail": str(error)}, status_code=503)
 
     @app.exception_handler(CocodiffError)
     async def refused(_: Request, error: CocodiffError):  # a frame or source the runtime refuses
@@ -122,6 +126,8 @@ def create_app(backend: Backend, settings: ServerSettings = ServerSettings()):
             for index, (timestamp, persons, scores) in enumerate(frames):
                 try:
                     session.last = session.recognizer.push(timestamp, persons, scores)
+                except ModelRunError:
+                    raise
                 except CocodiffError as error:
                     raise BadRequest(f"frames[{index}]: {error} ({index} earlier frame(s) of this request were "
                                      "taken)") from None
@@ -142,8 +148,9 @@ def create_app(backend: Backend, settings: ServerSettings = ServerSettings()):
 
 
 def _frame_arrays(index: int, frame: FrameIn, session: Session) -> tuple[float, np.ndarray, np.ndarray | None]:
-    """One pushed frame as (timestamp, persons (P, V, C), scores (P, V) or None), all checked
-    before any frame of the request reaches the session."""
+    """One pushed frame as (timestamp, persons (P, V, C), scores (P, V) or None). Shapes and
+    values of every frame are checked before any reaches the session; timestamp order is the
+    recogniser's check, frame by frame (the message says how many were taken)."""
     joints, channels = joint_shape(session.source)
     persons = as_array(frame.persons, f"frames[{index}].persons", (None, joints, channels),
                        f"(P, V={joints}, C={channels}) for layout {session.source.layout}")

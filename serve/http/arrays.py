@@ -63,7 +63,7 @@ def as_array(values: object, name: str, shape: tuple[int | None, ...], meaning: 
             array = raw.astype(np.float32)
     except (TypeError, ValueError, OverflowError):
         raise BadRequest(f"{name} must be a rectangular array of numbers {meaning}") from None
-    if array.size == 0 and shape and shape[0] is None:
+    if array.size == 0 and shape and shape[0] in (None, 0):  # nobody: [] for any (0, ...) shape
         array = array.reshape(0, *[size or 0 for size in shape[1:]])
     if array.ndim != len(shape) or any(size is not None and got != size for got, size in zip(array.shape, shape)):
         raise BadRequest(f"{name} has shape {list(array.shape)}; expected {meaning} = "

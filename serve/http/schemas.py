@@ -25,7 +25,7 @@ class Source(_Strict):
 class ClipRequest(Source):
     keypoint: list[Any] = Field(description="a whole clip, (M, T, V, C): persons, frames, joints, coordinates")
     keypoint_score: list[Any] | None = Field(None, description="(M, T, V) detector confidences, for a 2D model")
-    top_k: int = Field(5, ge=1, le=1000)
+    top_k: int = Field(5, ge=1, le=1000, strict=True)
 
 
 class ClassScore(BaseModel):
@@ -40,12 +40,12 @@ class ClipResponse(BaseModel):
 
 
 class SessionRequest(Source):
-    fps: float | None = Field(None, gt=0, le=1000, description="the stream's nominal frame rate (informative: "
-                                                                  "timestamps rule)")
+    fps: float | None = Field(None, gt=0, le=1000, strict=True,
+                              description="the stream's nominal frame rate (informative: timestamps rule)")
 
 
 class FrameIn(_Strict):
-    timestamp: float = Field(ge=0, description="seconds, increasing within a session")
+    timestamp: float = Field(ge=0, strict=True, description="seconds, increasing within a session")
     persons: list[Any] = Field(description="(P, V, C) in the session's layout; [] when nobody is in view")
     scores: list[Any] | None = Field(None, description="(P, V) detector confidences (a 2D model needs them)")
 
@@ -71,7 +71,7 @@ class SessionState(BaseModel):
     fps: float | None
     frames: int = Field(description="frames pushed so far")
     timestamp: float | None = Field(description="the last frame's timestamp")
-    predicted: bool = Field(description="the model ran during the last push")
+    predicted: bool = Field(description="the model ran on the last frame pushed")
     persons: list[PersonOut]
     idle_timeout_s: float
 
