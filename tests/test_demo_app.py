@@ -3,18 +3,12 @@ frames of a real video, a whole clip, and bad input that gets one message while 
 
 from __future__ import annotations
 
-import socket
-
 import numpy as np
 import pytest
 
+from tiny_runs import free_port
+
 pytest.importorskip("gradio", reason="the demo extra is not installed (pip install -e '.[demo]')")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

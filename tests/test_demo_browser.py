@@ -12,6 +12,7 @@ import pytest
 
 from demo.browser_check import chromium_available, chromium_with_camera, headline, running_demo, start_webcam
 from demo.drawing import LEFT, RIGHT
+from tiny_runs import free_port
 
 pytestmark = pytest.mark.slow
 NOT_YET = ("", "warming up", "no person in view")
@@ -19,8 +20,6 @@ NOT_YET = ("", "warming up", "no person in view")
 
 @pytest.fixture(scope="module")
 def demo_url(tiny_model, pose_model_file, tmp_path_factory):
-    from test_demo_app import free_port
-
     argv = ["--model", str(tiny_model[1]), "--pose-model", str(pose_model_file), "--num-poses", "1"]
     with running_demo(argv, free_port(), env={"COCODIFF_CACHE": str(tmp_path_factory.mktemp("cache"))}) as url:
         yield url

@@ -13,13 +13,9 @@ import pytest
 pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install -e '.[serve]')")
 import httpx  # noqa: E402
 
+from tiny_runs import free_port  # noqa: E402
+
 pytestmark = pytest.mark.slow
-
-
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start(model, port: int) -> subprocess.Popen:
@@ -43,7 +39,7 @@ def frame(t: float) -> dict:
 
 @pytest.fixture()
 def server(tiny_model):
-    port = _port()
+    port = free_port()
     process = start(tiny_model[1], port)
     yield f"http://127.0.0.1:{port}", port, process
     process.kill()

@@ -14,6 +14,8 @@ import pytest
 pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install -e '.[serve]')")
 import httpx  # noqa: E402
 
+from tiny_runs import free_port  # noqa: E402
+
 from cocodiff.data.frames import KINECT  # noqa: E402
 from cocodiff.data.pipelines import InferencePipeline, SkeletonSource  # noqa: E402
 from serve.backends import open_backend  # noqa: E402
@@ -22,16 +24,10 @@ from serve.recognizer import softmax  # noqa: E402
 KEY = "correct horse battery staple"
 
 
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _serve(app) -> tuple[str, object]:
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_port(), log_level="error"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -156,3 +156,12 @@ def layout_checkpoint(path: Path, layout: str, *, backbone: str = "stgcn", class
                             backbone_options=options)
     save_checkpoint(path, model=model.state_dict(), contract=contract, config={})
     return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for servers the tests start)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
