@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import sys
 import tempfile
@@ -33,12 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from machine import machine  # noqa: E402
-
-
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from serve.network import free_ports  # noqa: E402
 
 
 def on_screen(url: str, camera: Path, seconds: float, work: Path, shots: Path | None, clip: Path) -> dict:
@@ -120,7 +114,7 @@ def main() -> None:
         work = Path(folder)
         camera = write_y4m(args.shared / "videos" / "ta_chi.mp4", work / "camera.y4m", frames=150)
         argv = ["--model", args.model, "--pose-model", str(pose_model), "--num-poses", str(args.num_poses)]
-        with running_demo(argv, _port()) as url:
+        with running_demo(argv, free_ports()[0]) as url:
             result = {"num_poses": args.num_poses, **on_screen(url, camera, args.seconds, work, args.shots,
                                                                  args.shared / "videos" / "clean_and_jerk.mp4")}
             result.update(frame_latency(url, args.shared / "videos" / "ta_chi.mp4", work))

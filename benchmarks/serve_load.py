@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,12 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from machine import machine  # noqa: E402
-
-
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from serve.network import free_ports  # noqa: E402
 
 
 def rss_mib(pid: int) -> float:
@@ -42,6 +36,32 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+class MemoryTrace:
+    """The server's memory, sampled about once a second while a load runs (`sample`), read back
+    at a share of the requests (`at(0.5)`: the sample taken once half of them were done)."""
+
+    def __init__(self, measure, tally: "Tally"):
+        self.measure, self.tally = measure, tally
+        self.samples: list[tuple[int, float]] = []
+
+    async def sample(self) -> None:
+        while self.tally.more():
+            self.samples.append((self.tally.count, self.measure()))
+            await asyncio.sleep(1.0)
+
+    def at(self, share: float) -> float:
+        limit = share * self.tally.limit
+        return round(next((mib for count, mib in self.samples if count >= limit), self.samples[-1][1]), 1)
+
+    def report(self, *shares: float) -> dict[str, float]:
+        return {**{f"{share:.0%}": self.at(share) for share in shares}, "end": round(self.measure(), 1)}
+
+
+def latency_summary(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {"p50_ms": round(statistics.median(ordered), 2), "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))], 2)}
 
 
 class Tally:
@@ -95,30 +115,17 @@ async def run(url: str, pid: int, args, clip) -> dict:
     import httpx
 
     tally = Tally(args.requests, time.monotonic() + args.seconds)
-    memory: list[tuple[int, float]] = []
-
-    async def sample() -> None:
-        while tally.more():
-            memory.append((tally.count, rss_mib(pid)))
-            await asyncio.sleep(1.0)
-
+    memory = MemoryTrace(lambda: rss_mib(pid), tally)
     limits = httpx.Limits(max_connections=args.sessions + args.clip_clients + 4)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
         began = time.monotonic()
-        await asyncio.gather(sample(), *(stream(client, tally, clip[0]) for _ in range(args.sessions)),
+        await asyncio.gather(memory.sample(), *(stream(client, tally, clip[0]) for _ in range(args.sessions)),
                              *(classify(client, tally, clip) for _ in range(args.clip_clients)))
         elapsed = time.monotonic() - began
-    def at(share: float) -> float:
-        return round(next((mib for count, mib in memory if count >= share * args.requests), memory[-1][1]), 1)
-
     report = {"requests": tally.count, "seconds": round(elapsed, 1), "throughput_rps": round(tally.count / elapsed, 1),
-              "rss_mib": {"10%": at(0.1), "25%": at(0.25), "50%": at(0.5), "75%": at(0.75),
-                          "end": round(rss_mib(pid), 1)}, "kinds": {}}
+              "rss_mib": memory.report(0.1, 0.25, 0.5, 0.75), "kinds": {}}
     for kind, values in tally.latencies.items():
-        ordered = sorted(values)
-        report["kinds"][kind] = {"count": len(values), "errors": tally.errors.get(kind, 0),
-                                 "p50_ms": round(statistics.median(ordered), 2),
-                                 "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))], 2)}
+        report["kinds"][kind] = {"count": len(values), "errors": tally.errors.get(kind, 0), **latency_summary(values)}
     return report
 
 
@@ -135,7 +142,7 @@ def main() -> None:
     from cocodiff.data.readers.utd import read_utd_mat
 
     clip = read_utd_mat(args.shared / "utd_mhad" / "a3_s1_t1_skeleton.mat")["keypoint"].tolist()
-    port = _port()
+    port = free_ports()[0]
     server = subprocess.Popen([sys.executable, "-m", "serve", args.model, "--port", str(port),
                                "--max-sessions", str(args.sessions + 4)], stdout=subprocess.PIPE, text=True)
     try:

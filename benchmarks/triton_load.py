@@ -18,8 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -31,17 +29,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from machine import machine  # noqa: E402
-from serve_load import Tally  # noqa: E402
-
-
-def _ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for probe in sockets:
-        probe.bind(("127.0.0.1", 0))
-    ports = [probe.getsockname()[1] for probe in sockets]
-    for probe in sockets:
-        probe.close()
-    return ports
+from serve.network import free_ports  # noqa: E402
+from serve_load import MemoryTrace, Tally, latency_summary  # noqa: E402
 
 
 def tree_rss_mib(root: int) -> float:
@@ -87,26 +76,14 @@ async def run(url: str, pid: int, args, body: dict) -> dict:
     import httpx
 
     tally = Tally(args.requests, time.monotonic() + args.seconds)
-    memory: list[tuple[int, float]] = []
-
-    async def sample() -> None:
-        while tally.more():
-            memory.append((tally.count, tree_rss_mib(pid)))
-            await asyncio.sleep(1.0)
-
+    memory = MemoryTrace(lambda: tree_rss_mib(pid), tally)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=httpx.Limits(max_connections=args.clients + 2)) as client:
         began = time.monotonic()
-        await asyncio.gather(sample(), *(client_loop(client, tally, body, "cocodiff") for _ in range(args.clients)))
+        await asyncio.gather(memory.sample(), *(client_loop(client, tally, body, "cocodiff") for _ in range(args.clients)))
         elapsed = time.monotonic() - began
-
-    def at(share: float) -> float:
-        return round(next((mib for count, mib in memory if count >= share * args.requests), memory[-1][1]), 1)
-
-    values = sorted(tally.latencies["clip"])
     return {"requests": tally.count, "errors": tally.errors.get("clip", 0), "seconds": round(elapsed, 1),
-            "throughput_rps": round(tally.count / elapsed, 1), "p50_ms": round(statistics.median(values), 2),
-            "p99_ms": round(values[int(0.99 * (len(values) - 1))], 2),
-            "rss_mib": {"10%": at(0.1), "50%": at(0.5), "end": round(tree_rss_mib(pid), 1)}}
+            "throughput_rps": round(tally.count / elapsed, 1), **latency_summary(tally.latencies["clip"]),
+            "rss_mib": memory.report(0.1, 0.5)}
 
 
 def main() -> None:
@@ -129,7 +106,7 @@ def main() -> None:
     clip = InferencePipeline(backend.contract, SkeletonSource("kinect20", KINECT))(sample)[None]
     body = {"inputs": [{"name": "skeleton", "shape": list(clip.shape), "datatype": "FP32",
                         "data": clip.ravel().tolist()}]}
-    http, grpc, metrics = _ports(3)
+    http, grpc, metrics = free_ports(3)
     server = subprocess.Popen([args.python, "-m", "serve.triton", args.model, "--http-port", str(http), "--grpc-port",
                                str(grpc), "--metrics-port", str(metrics), "--queue-delay-us", str(args.queue_delay_us)],
                               env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT, stdout=subprocess.DEVNULL,

@@ -77,7 +77,7 @@ class DemoModel:
     config: DemoConfig = DemoConfig()
     source: str = ""
     max_viewers: int = 8  # live streams at once; each holds a MediaPipe landmarker (53 MiB measured)
-    _viewers: dict = field(default_factory=dict)  # id(ViewerState) -> ViewerState with a live session
+    _viewers: set = field(default_factory=set)  # the ViewerStates that hold a live session
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def open_session(self, viewer: ViewerState) -> LiveSession:
@@ -85,11 +85,11 @@ class DemoModel:
         IDLE_VIEWER_S: a closed tab, say, whose state Gradio keeps for an hour) gives its place."""
         with self._lock:
             if len(self._viewers) >= self.max_viewers:
-                idle = sorted((v for v in self._viewers.values() if v.idle_for() > IDLE_VIEWER_S), key=ViewerState.idle_for)
+                idle = sorted((v for v in self._viewers if v.idle_for() > IDLE_VIEWER_S), key=ViewerState.idle_for)
                 if not idle or not idle[-1].release():
                     raise CocodiffError(f"the demo is serving {self.max_viewers} live streams already: try again later")
-                self._viewers.pop(id(idle[-1]), None)
-            self._viewers[id(viewer)] = viewer
+                self._viewers.discard(idle[-1])
+            self._viewers.add(viewer)
         try:
             return LiveSession(self.backend, self.pose_model, self.config)
         except BaseException:
@@ -98,7 +98,7 @@ class DemoModel:
 
     def forget(self, viewer: ViewerState) -> None:
         with self._lock:
-            self._viewers.pop(id(viewer), None)
+            self._viewers.discard(viewer)
 
     @classmethod
     def load(cls, model: str | os.PathLike, pose_model: Path, config: DemoConfig = DemoConfig()) -> DemoModel:

@@ -24,7 +24,7 @@ from cocodiff.data.pipelines import adapt_to
 from cocodiff.data.transforms import joint_present
 from demo.landmarks import WORLD_SOURCE
 from demo.pose_estimator import MediaPipePose
-from demo.video import read_video
+from demo.video import read_video, video_info
 
 
 def similarity_align(source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -84,8 +84,6 @@ def mediapipe_as_ntu25(video: str | os.PathLike, pose_model: str | os.PathLike, 
 
 
 def _scaled(video: str | os.PathLike, width: int) -> tuple[int, int] | None:
-    from demo.video import video_info
-
     info = video_info(video)
     if info.width <= width:
         return None

@@ -136,7 +136,7 @@ def test_an_idle_viewer_gives_its_place_and_a_failed_first_frame_keeps_none(tiny
     with pytest.raises(CocodiffError, match="finite"):
         failing.process(frame, False, float("nan"))
     failing.close()  # what the event handler does for a fresh state that failed
-    assert model._viewers == {}
+    assert not model._viewers
 
 
 def test_the_demo_config_is_checked():

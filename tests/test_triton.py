@@ -5,7 +5,6 @@ dynamic batcher folding concurrent requests into batches."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,20 +18,11 @@ pytest.importorskip("tritonclient.http", reason="tritonclient[http] is not insta
 import tritonclient.http as triton_http  # noqa: E402
 
 from serve.backends import open_backend  # noqa: E402
+from serve.network import free_ports  # noqa: E402
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 ENVIRONMENT = REPO / ".venv-triton"
-
-
-def _ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for probe in sockets:
-        probe.bind(("127.0.0.1", 0))
-    ports = [probe.getsockname()[1] for probe in sockets]
-    for probe in sockets:
-        probe.close()
-    return ports
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +43,7 @@ def triton_python() -> Path:
 
 @pytest.fixture(scope="module")
 def triton(tiny_model, triton_python):
-    http, grpc, metrics = _ports(3)
+    http, grpc, metrics = free_ports(3)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen([str(triton_python), "-m", "serve.triton", str(tiny_model[1]), "--http-port", str(http),
                                 "--grpc-port", str(grpc), "--metrics-port", str(metrics), "--max-batch", "8",

@@ -160,8 +160,6 @@ def layout_checkpoint(path: Path, layout: str, *, backbone: str = "stgcn", class
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now (for servers the tests start)."""
-    import socket
+    from serve.network import free_ports
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return free_ports()[0]
