@@ -76,11 +76,22 @@ class MethodConfig:
     """The CoCoDiff auxiliary (training only); `enabled: false` trains the backbone alone."""
 
     enabled: bool = False
-    text: Literal["none", "coarse", "fine", "both"] = "both"  # which text conditions the denoiser
+    # which text conditions the denoiser; "label" = a learned class embedding instead (a control)
+    text: Literal["none", "coarse", "fine", "both", "label"] = "both"
     text_file: str = ""  # a corpus (.json, or GAP-style .txt); "" = the text shipped for the dataset
+    text_shuffle: bool = False  # every class gets another class's text (a control)
     encoder: str = "minilm"  # text encoder: minilm, or clip:/local/folder
     latent: Literal["parts", "joints", "pooled"] = "parts"  # tokens the diffusion works on
-    grad_to_backbone: bool = True  # L_gen and L_sem reach the backbone through x_t
+    # what the classifier learns from (see cocodiff.method.auxiliary): stochastic samples of the
+    # diffusion model, its one-step estimate (the first design), or a control's offset
+    generator: Literal["sampled", "one_step", "gaussian", "class_covariance"] = "sampled"
+    sample_steps: int = 2  # sampled: DDPM steps from a random level below t_max down to 0
+    noise_drift: float = 0.3  # gaussian / class_covariance: RMS offset per channel, standardised units
+    standardise: Literal["channel", "global"] = "channel"  # latent units: per-channel z-score, or one RMS
+    skip: bool = True  # the denoiser predicts a correction to sqrt(abar) x_t (a skip path)
+    semantic: Literal["real", "generated"] = "generated"  # which features L_sem ties to the text
+    soft_targets: bool = False  # L_sem's targets from the texts' own similarities, not one-hot
+    grad_to_backbone: bool = True  # one_step only: L_diff, L_gen and L_sem reach the backbone through x_t
     schedule: Literal["linear", "cosine"] = "cosine"
     num_steps: int = 1000
     t_max: int = 400  # training noise levels t in [0, t_max): how far generated features drift
@@ -91,6 +102,7 @@ class MethodConfig:
     loss_diff: float = 1.0
     loss_gen: float = 0.5
     loss_sem: float = 0.5
+    warmup_epochs: float = 2.0  # L_gen and L_sem ramp from 0 to full weight over these epochs
     temperature: float = 0.1  # of the semantic loss's cosine similarities
     lr: float = 1e-3  # AdamW for the auxiliary, following the backbone's warm-up and steps
     weight_decay: float = 0.01
@@ -201,6 +213,11 @@ def check_config(config: TrainConfig) -> TrainConfig:
         ("method.loss_sem", config.method.loss_sem >= 0, "must be >= 0"),
         ("method.temperature", config.method.temperature > 0, "must be > 0"),
         ("method.lr", config.method.lr > 0, "must be > 0"),
+        ("method.sample_steps", config.method.sample_steps >= 1, "must be at least 1"),
+        ("method.t_max", config.method.generator != "sampled" or config.method.t_max >= 2,
+         "must be at least 2 for method.generator=sampled"),
+        ("method.noise_drift", config.method.noise_drift >= 0, "must be >= 0"),
+        ("method.warmup_epochs", config.method.warmup_epochs >= 0, "must be >= 0"),
         ("name", bool(config.name) and "/" not in config.name and config.name not in (".", ".."),
          "must be a folder name (no '/')"),
         ("eval_every", config.eval_every >= 1, "must be at least 1"),

@@ -8,6 +8,12 @@ text mode (the ablation switch):
     coarse -> [name, one coarse sentence drawn at random in training, the description in eval]
     fine   -> [head, hands, arms, torso, legs, feet]
     both   -> coarse tokens then fine tokens
+    label  -> one learned embedding per class, no text (the control that asks whether the text
+              does more than name the class: constant per-class text is, to a learned
+              projection, no more than a label)
+
+`shuffle` hands every class another class's text (a fixed cyclic shift), the control that asks
+whether the text's content matters.
 
 A class with only a name (GAP-style files) uses its name for both coarse tokens.
 
@@ -28,7 +34,9 @@ from torch import Tensor, nn
 from cocodiff.data.layouts import PART_NAMES
 from cocodiff.method.text.corpus import FINE_PARTS
 
-TextMode = Literal["none", "coarse", "fine", "both"]
+TextMode = Literal["none", "coarse", "fine", "both", "label"]
+TEXT_MODES = ("none", "coarse", "fine", "both", "label")
+LABEL_DIM = 32  # width of the learned label embedding (mode "label")
 ROLE_NAME, ROLE_SENTENCE = 0, 1
 NUM_ROLES = 2 + len(FINE_PARTS)  # name, sentence, then one role per fine part
 # Which fine sentences describe each latent body part (layouts.PART_NAMES order).
@@ -39,25 +47,36 @@ FINE_FOR_PART = {"head": ("head",), "left_arm": ("arms", "hands"), "right_arm": 
 class ClassCondition(nn.Module):
     """Per-class text embeddings as constant buffers; `tokens(labels)` picks each sample's.
 
-    `text` is a `cocodiff.method.text.embeddings.TextEmbeddings` (or None for mode "none").
-    The buffers are not saved in checkpoints: the corpus and the embedding cache rebuild them.
+    `text` is a `cocodiff.method.text.embeddings.TextEmbeddings` (None for modes "none" and
+    "label"). The text buffers are not saved in checkpoints: the corpus and the embedding cache
+    rebuild them. The label embedding (mode "label") is learned, so it is saved.
     """
 
-    def __init__(self, text, mode: TextMode):
+    def __init__(self, text, mode: TextMode, *, num_classes: int = 0, shuffle: bool = False):
         super().__init__()
-        if mode not in ("none", "coarse", "fine", "both"):
-            raise ValueError(f"unknown text mode {mode!r} (none, coarse, fine or both)")
-        if mode != "none" and text is None:
+        if mode not in TEXT_MODES:
+            raise ValueError(f"unknown text mode {mode!r} ({', '.join(TEXT_MODES)})")
+        if mode not in ("none", "label") and text is None:
             raise ValueError(f"text mode {mode!r} needs text embeddings")
         self.mode = mode
         self.uses_coarse = mode in ("coarse", "both")
         self.uses_fine = mode in ("fine", "both")
+        if mode == "label":
+            if num_classes < 1:
+                raise ValueError("text mode 'label' needs the number of classes")
+            self.text_dim = LABEL_DIM
+            self.label_embedding = nn.Embedding(num_classes, LABEL_DIM)
+            self.register_buffer("roles", torch.tensor([ROLE_NAME]), persistent=False)
+            return
         if text is None:
             self.text_dim = 1
             return
-        coarse = torch.as_tensor(text.coarse, dtype=torch.float32)
-        count = torch.as_tensor(text.coarse_count, dtype=torch.long)
-        fine = torch.as_tensor(text.fine, dtype=torch.float32)
+        order = torch.arange(len(text.classes))
+        if shuffle:
+            order = order.roll(1)  # class k gets class k-1's text; no class keeps its own
+        coarse = torch.as_tensor(text.coarse, dtype=torch.float32)[order]
+        count = torch.as_tensor(text.coarse_count, dtype=torch.long)[order]
+        fine = torch.as_tensor(text.fine, dtype=torch.float32)[order]
         if (count < 1).any():
             raise ValueError("every class needs at least its name as coarse text")
         self.text_dim = coarse.shape[-1]
@@ -82,6 +101,8 @@ class ClassCondition(nn.Module):
         n = labels.shape[0]
         if self.mode == "none":
             return labels.new_zeros(n, 0, self.text_dim, dtype=torch.float32), labels.new_zeros(0)
+        if self.mode == "label":
+            return self.label_embedding(labels)[:, None], self.roles
         parts = []
         if self.uses_coarse:
             count = self.coarse_count[labels]

@@ -54,7 +54,7 @@ class NoiseSchedule:
     def __repr__(self) -> str:
         return f"NoiseSchedule({self.kind!r}, num_steps={self.num_steps})"
 
-    def _coefficients(self, t: Tensor, like: Tensor) -> tuple[Tensor, Tensor]:
+    def coefficients(self, t: Tensor, like: Tensor) -> tuple[Tensor, Tensor]:
         """(sqrt(abar_t), sqrt(1 - abar_t)) per sample, computed in float64, shaped like `like`."""
         abar = self.alphas_cumprod.to(like.device)[t.to(like.device).long()]
         shape = (-1, *([1] * (like.dim() - 1)))
@@ -70,12 +70,12 @@ class NoiseSchedule:
 
     def add_noise(self, x0: Tensor, noise: Tensor, t: Tensor) -> Tensor:
         """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise, one t per sample along dim 0."""
-        signal, noise_scale = self._coefficients(t, x0)
+        signal, noise_scale = self.coefficients(t, x0)
         return signal * x0 + noise_scale * noise
 
     def predict_noise(self, x_t: Tensor, x0: Tensor, t: Tensor) -> Tensor:
         """The noise that x_t implies, given an estimate of x0."""
-        signal, noise_scale = self._coefficients(t, x_t)
+        signal, noise_scale = self.coefficients(t, x_t)
         return (x_t - signal * x0) / noise_scale
 
     def set_timesteps(self, num_inference_steps: int, start: int | None = None) -> Tensor:

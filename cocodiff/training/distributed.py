@@ -87,6 +87,13 @@ def all_reduce_sum(info: Dist, values: list[float], device: torch.device) -> lis
     return tensor.tolist()
 
 
+def all_reduce_tensor(info: Dist, tensor: torch.Tensor) -> torch.Tensor:
+    """The element-wise sum of `tensor` over all processes (itself with one process)."""
+    if info.enabled:
+        dist.all_reduce(tensor)
+    return tensor
+
+
 def any_process(info: Dist, flag: bool, device: torch.device) -> bool:
     """True if `flag` is true in at least one process (e.g. one of them hit an error)."""
     return bool(all_reduce_sum(info, [float(flag)], device)[0] > 0)

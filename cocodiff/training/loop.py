@@ -7,6 +7,8 @@ Reproducibility, which `--resume` and multi-process training rely on:
 - a sample's augmentation is seeded by (seed, epoch, index) (`cocodiff.data.dataset`);
 - the torch generator (dropout) is reseeded from (seed, step, rank) before every step, and the
   learning rate is a function of the step (`schedule`), so neither carries hidden state;
+- every evaluation writes each validation clip's logits to `val_logits.npz` (clip order as in
+  the split), so two runs can be compared clip by clip (a paired test) and not only by top-1;
 - `last.pt` records the position inside the epoch, the optimiser (momentum buffers) and the
   epoch's running sums, so a resumed run skips the batches already done and goes on exactly as
   the uninterrupted run would (bit for bit on CPU with the same thread count).
@@ -30,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from cocodiff.atomic import atomic_open
 from cocodiff.checkpoint import save_checkpoint
 from cocodiff.config import TrainConfig, config_to_dict
 from cocodiff.data.dataset import DataSplits, SkeletonDataset
@@ -38,13 +41,13 @@ from cocodiff.errors import CocodiffError
 from cocodiff.method.build import build_auxiliary
 from cocodiff.models import build_backbone
 from cocodiff.training.deployment import backbone_options, training_contract
-from cocodiff.training.distributed import Dist, all_reduce_sum, convert_batchnorm
+from cocodiff.training.distributed import Dist, all_reduce_sum, all_reduce_tensor, convert_batchnorm
 from cocodiff.training.metrics import MetricsLog
 from cocodiff.training.objective import Objective
 from cocodiff.training.schedule import learning_rate, set_learning_rate
 
 _ORDER_STREAM, _TORCH_STREAM = 4241, 4243
-_LOSS_TERMS = ("ce", "diff", "gen", "sem")  # per-term epoch means, logged when the auxiliary runs
+_LOSS_TERMS = ("ce", "diff", "gen", "sem", "drift")  # per-term epoch means, logged when the auxiliary runs
 
 
 @dataclass
@@ -129,6 +132,7 @@ class Trainer:
         self.val_set = SkeletonDataset(data.val, InferencePipeline(self.contract))
         self.position = Position()
         self.history: list[dict[str, Any]] = []
+        self.val_logits: np.ndarray | None = None
 
     # ---- checkpoints ----------------------------------------------------------------------
     def train_state(self) -> dict[str, Any]:
@@ -193,7 +197,7 @@ class Trainer:
             set_learning_rate(self.aux_optimizer, config.method.lr * rate / config.optim.lr)
         x, y = x.to(self.device, self.dtype, non_blocking=True), y.to(self.device, non_blocking=True)
         with self.autocast():
-            loss, logits, terms = self.train_model(x, y)
+            loss, logits, terms = self.train_model(x, y, self._auxiliary_ramp())
         if not torch.isfinite(loss):
             raise CocodiffError(f"the training loss became {loss.item()} at step {p.step + 1}: "
                                 "lower optim.lr or use precision=fp32")
@@ -208,6 +212,11 @@ class Trainer:
         values = [loss.item() * len(y), (logits.argmax(1) == y).sum().item(), len(y),
                   *(value.item() * len(y) for value in terms.values())]
         return dict(zip(names, all_reduce_sum(self.info, values, self.device)))
+
+    def _auxiliary_ramp(self) -> float:
+        """The auxiliary's warm-up: 0 to 1 over method.warmup_epochs, from the step (resume-safe)."""
+        warmup_steps = self.config.method.warmup_epochs * self.steps_per_epoch
+        return 1.0 if warmup_steps <= 0 else min(1.0, self.position.step / warmup_steps)
 
     def train_epoch(self, progress) -> bool:
         """Train from the current position to the end of the epoch; False if stopped early."""
@@ -246,6 +255,7 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
+        """Validation loss, top-1 and top-5; every clip's logits are kept in `self.val_logits`."""
         indices = list(range(self.info.rank, len(self.val_set), self.info.world_size))
         size = self.config.optim.batch_size
         keys = [indices[i:i + size] for i in range(0, len(indices), size)]
@@ -253,17 +263,29 @@ class Trainer:
                             collate_fn=_collate)
         self.model.eval()
         totals = [0.0, 0.0, 0.0, 0.0]  # loss, top-1, top-5, count
-        for x, y in loader:
+        clip_logits = torch.zeros(len(self.val_set), len(self.data.classes), dtype=torch.float64, device=self.device)
+        for batch, (x, y) in zip(keys, loader):
             x, y = x.to(self.device, self.dtype), y.to(self.device)
             with self.autocast():
                 logits = self.model(x).to(self.dtype)
+            clip_logits[batch] = logits.double()
             top = logits.topk(min(5, logits.shape[1]), dim=1).indices
             totals[0] += F.cross_entropy(logits, y, reduction="sum").item()
             totals[1] += (top[:, 0] == y).sum().item()
             totals[2] += (top == y[:, None]).any(1).sum().item()
             totals[3] += len(y)
         loss, top1, top5, count = all_reduce_sum(self.info, totals, self.device)
+        self.val_logits = all_reduce_tensor(self.info, clip_logits).float().cpu().numpy()
         return {"val_loss": loss / count, "val_top1": 100.0 * top1 / count, "val_top5": 100.0 * top5 / count}
+
+    def save_val_logits(self, epoch: int) -> None:
+        """`val_logits.npz`: logits (clips, classes), labels and clip names, of this epoch."""
+        if not self.info.is_main:
+            return
+        labels = np.array([int(sample["label"]) for sample in self.data.val], dtype=np.int64)
+        names = np.array([str(sample.get("frame_dir", i)) for i, sample in enumerate(self.data.val)])
+        with atomic_open(self.run_dir / "val_logits.npz") as handle:
+            np.savez(handle, logits=self.val_logits, labels=labels, names=names, epoch=np.int64(epoch))
 
     # ---- the run ----------------------------------------------------------------------------
     def fit(self, progress, report=print) -> RunResult:
@@ -287,6 +309,7 @@ class Trainer:
                     start = time.perf_counter()
                     entry.update(self.evaluate())
                     entry["eval_time_s"] = round(time.perf_counter() - start, 3)
+                    self.save_val_logits(entry["epoch"])
                     last_val = entry
                 p.epoch, p.batch = p.epoch + 1, 0
                 p.running = Position().running

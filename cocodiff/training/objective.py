@@ -20,8 +20,10 @@ class Objective(nn.Module):
         self.auxiliary = auxiliary
         self.loss_dtype = loss_dtype  # logits leave autocast in this precision
 
-    def forward(self, x: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        """(total loss, logits on the real input, the separate loss terms, detached)."""
+    def forward(self, x: Tensor, labels: Tensor, ramp: float = 1.0) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """(total loss, logits on the real input, the separate loss terms, detached).
+
+        `ramp` is the auxiliary's warm-up factor for this step (see `CoCoDiff.weighted`)."""
         features, logits = self.model.features_and_logits(x)
         ce = F.cross_entropy(logits.to(self.loss_dtype), labels)
         terms = {"ce": ce.detach()}
@@ -29,4 +31,4 @@ class Objective(nn.Module):
             return ce, logits, terms
         losses = self.auxiliary(features, labels, self.model.classifier)
         terms.update({name: value.detach() for name, value in losses.items()})
-        return ce + self.auxiliary.weighted(losses), logits, terms
+        return ce + self.auxiliary.weighted(losses, ramp), logits, terms

@@ -1,0 +1,195 @@
+"""Issue 14's protocol: CoCoDiff arms on NW-UCLA development folds, many seeds, full records.
+
+    python -m cocodiff.data.prepare ucla ../shared/data/nw_ucla/all_sqe --out data/ucla.pkl
+    python benchmarks/ablation_dev.py run --data data/ucla.pkl --arms sampled gaussian --seeds 0 1 2 3
+    python benchmarks/ablation_dev.py report                # every arm against the baseline
+
+The fold trains on view 1 and validates on view 2: it never touches view 3, NW-UCLA's test view,
+so arms can be screened and tuned here. Each run is `python -m cocodiff.train` with the arm's
+overrides, one thread, `--jobs` at a time. As soon as a run ends, one JSON line goes to
+`--results` (committed as results come in): the commit, the command, per-epoch train and
+validation top-1, the auxiliary's loss terms per epoch, last-epoch top-1, the mean of the last
+3 epochs (the lower-noise metric, chosen on the baseline's SD alone), and the last epoch's
+per-clip logits are kept beside it (`<results stem>_logits/<run>.npz`) for paired tests.
+Finished runs are skipped; an interrupted one resumes from its last.pt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from cocodiff.training.significance import bootstrap_interval, holm, mcnemar, variance_ratio, welch
+
+CONFIG = "configs/ucla_joint_cpu.yaml"
+FOLD = ["data.train_split=view1", "data.val_split=view2"]
+TABLE = "ucla_dev_view1_to_view2"
+ON = ["method.enabled=true"]
+FIRST_DESIGN = ON + ["method.generator=one_step", "method.standardise=global", "method.skip=false",
+                     "method.warmup_epochs=0"]
+# arm name -> (row label, overrides). "baseline" is the backbone alone.
+ARMS = {
+    "baseline": ("CTR-GCN baseline", []),
+    "first_design": ("first design (one-step estimate, gradient through the denoiser)", FIRST_DESIGN),
+    "sampled": ("sampled generator, L_sem on generated features", ON),
+    "sampled_real_soft": ("sampled generator, L_sem on real features, soft targets",
+                          ON + ["method.semantic=real", "method.soft_targets=true"]),
+    "sampled_no_sem": ("sampled generator, no L_sem", ON + ["method.loss_sem=0"]),
+    "gaussian": ("Gaussian feature noise (control)", ON + ["method.generator=gaussian", "method.loss_sem=0"]),
+    "class_covariance": ("class-covariance noise, ISDA-style (control)",
+                         ON + ["method.generator=class_covariance", "method.loss_sem=0"]),
+    "label": ("learned label embedding instead of text (control)", ON + ["method.text=label"]),
+    "shuffled": ("shuffled text (control)", ON + ["method.text_shuffle=true"]),
+}
+
+
+def run_name(arm: str, seed: int) -> str:
+    return f"dev_v1_to_v2_{arm}_s{seed}"
+
+
+def read_records(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def commit() -> str:
+    result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+    return result.stdout.strip() + ("+uncommitted" if dirty.stdout.strip() else "")
+
+
+def record(run_dir: Path, arm: str, seed: int, command: list[str], minutes: float) -> dict:
+    history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    epochs = [h for h in history if "val_top1" in h and "epoch" in h]
+    val = [round(h["val_top1"], 2) for h in epochs]
+    terms = {name: [round(h[f"train_{name}"], 4) for h in epochs] for name in ("ce", "diff", "gen", "sem", "drift")
+             if f"train_{name}" in epochs[-1]}
+    return {"run": run_name(arm, seed), "table": TABLE, "arm": arm, "row": ARMS[arm][0], "seed": seed,
+            "commit": commit(), "command": " ".join(command), "overrides": ARMS[arm][1],
+            "last_top1": round(val[-1], 3), "mean_last3_top1": round(statistics.mean(val[-3:]), 3),
+            "best_top1": max(val), "last_train_top1": round(epochs[-1]["train_top1"], 3),
+            "val_top1_by_epoch": val, "train_top1_by_epoch": [round(h["train_top1"], 2) for h in epochs],
+            "auxiliary_terms_by_epoch": terms, "minutes": round(minutes, 2)}
+
+
+def train_one(args: argparse.Namespace, arm: str, seed: int) -> dict | None:
+    out = Path(args.out)
+    name = run_name(arm, seed)
+    run_dir = out / "runs" / name
+    command = ["python", "-m", "cocodiff.train", "--config", CONFIG, f"data.dataset={args.data}", *FOLD,
+               f"seed={seed}", "threads=1", *ARMS[arm][1], *args.extra]
+    launch = [sys.executable, *command[1:], f"name={name}", f"out_dir={out / 'runs'}"]
+    if (run_dir / "last.pt").exists():
+        launch = [sys.executable, "-m", "cocodiff.train", "--resume", str(run_dir)]
+    start = time.time()
+    with open(out / "logs" / f"{name}.log", "a") as log:
+        code = subprocess.call(launch, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if code != 0:
+        print(f"FAILED {name} (exit {code}); see {out / 'logs' / (name + '.log')}", flush=True)
+        return None
+    result = record(run_dir, arm, seed, command, (time.time() - start) / 60)
+    logits = Path(args.results).with_name(Path(args.results).stem + "_logits")
+    logits.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run_dir / "val_logits.npz", logits / f"{name}.npz")
+    return result
+
+
+def run(args: argparse.Namespace) -> None:
+    unknown = [arm for arm in args.arms if arm not in ARMS]
+    if unknown:
+        sys.exit(f"unknown arm(s) {', '.join(unknown)}; known: {', '.join(ARMS)}")
+    (Path(args.out) / "logs").mkdir(parents=True, exist_ok=True)
+    results = Path(args.results)
+    done = {r["run"] for r in read_records(results)}
+    jobs = [(arm, seed) for seed in args.seeds for arm in args.arms if run_name(arm, seed) not in done]
+    print(f"{len(jobs)} run(s) to go, {args.jobs} at a time", flush=True)
+
+    def one(job):
+        result = train_one(args, *job)
+        if result:
+            with open(results, "a") as handle:  # one line per finished run, written at once
+                handle.write(json.dumps(result) + "\n")
+            print(f"{result['run']}: last {result['last_top1']:.1f} mean-last-3 {result['mean_last3_top1']:.1f} "
+                  f"({result['minutes']:.1f} min)", flush=True)
+
+    with ThreadPoolExecutor(args.jobs) as pool:
+        list(pool.map(one, jobs))
+
+
+def paired_mcnemar(logits_dir: Path, arm: str, base: str, seeds: list[int]) -> float | None:
+    """McNemar on the last epoch's clip-level correctness, pooled over the seeds both arms ran."""
+    a, b = [], []
+    for seed in seeds:
+        paths = [logits_dir / f"{run_name(name, seed)}.npz" for name in (base, arm)]
+        if not all(path.exists() for path in paths):
+            continue
+        for values, path in zip((a, b), paths):
+            with np.load(path) as saved:
+                values.extend(saved["logits"].argmax(1) == saved["labels"])
+    return mcnemar(a, b).p_value if a else None
+
+
+def report(args: argparse.Namespace) -> None:
+    """A markdown table: each arm's mean ± SD, its difference from the baseline with Welch's p
+    (Holm-adjusted over the arms shown), a 95% bootstrap interval and a variance-ratio p."""
+    records = read_records(Path(args.results))
+    logits_dir = Path(args.results).with_name(Path(args.results).stem + "_logits")
+    metric = args.metric
+    by_arm: dict[str, list[dict]] = {}
+    for r in records:
+        by_arm.setdefault(r.get("arm", "baseline"), []).append(r)
+    base = [r[metric] for r in by_arm.get("baseline", [])]
+    arms = [arm for arm in ARMS if arm != "baseline" and len(by_arm.get(arm, [])) >= 2]
+    tests = {arm: welch(base, [r[metric] for r in by_arm[arm]]) for arm in arms} if len(base) >= 2 else {}
+    adjusted = dict(zip(tests, holm([t.p_value for t in tests.values()]))) if tests else {}
+    print(f"metric: {metric}\n\n| arm | seeds | mean ± SD | train top-1 | drift | difference [95% CI] | "
+          f"Welch p (Holm) | variance p | McNemar p |\n|---|---|---|---|---|---|---|---|---|")
+    for arm in ["baseline", *arms]:
+        rows = sorted(by_arm.get(arm, []), key=lambda r: r["seed"])
+        if not rows:
+            continue
+        values = [r[metric] for r in rows]
+        train = statistics.mean(r["last_train_top1"] for r in rows)
+        drifts = [statistics.mean(r["auxiliary_terms_by_epoch"]["drift"]) for r in rows
+                  if "drift" in r.get("auxiliary_terms_by_epoch", {})]
+        drift = f"{statistics.mean(drifts):.3f}" if drifts else "-"
+        line = f"| {ARMS[arm][0]} | {len(rows)} | {statistics.mean(values):.2f} ± {statistics.stdev(values):.2f} | " \
+               f"{train:.1f} | {drift} |"
+        if arm == "baseline" or arm not in tests:
+            print(line + " | | | |")
+            continue
+        low, high = bootstrap_interval(base, values)
+        spread = variance_ratio(base, values).p_value
+        paired = paired_mcnemar(logits_dir, arm, "baseline", [r["seed"] for r in rows])
+        print(f"{line} {tests[arm].difference:+.2f} [{low:+.2f}, {high:+.2f}] | {tests[arm].p_value:.3f} "
+              f"({adjusted[arm]:.3f}) | {spread:.3f} | {'-' if paired is None else f'{paired:.3f}'} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=("run", "report"))
+    parser.add_argument("--data", default="data/ucla.pkl", help="the prepared NW-UCLA file (with per-view splits)")
+    parser.add_argument("--arms", nargs="+", default=["baseline", "sampled"], choices=list(ARMS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", default="runs/ablation_dev", help="folder for runs and logs")
+    parser.add_argument("--results", default="docs/ablation_dev_results.jsonl")
+    parser.add_argument("--metric", default="mean_last3_top1", choices=("mean_last3_top1", "last_top1"))
+    parser.add_argument("--extra", nargs="*", default=[], help="overrides added to every run")
+    args = parser.parse_args()
+    run(args) if args.command == "run" else report(args)
+
+
+if __name__ == "__main__":
+    main()
