@@ -40,7 +40,7 @@ from tiny_runs import tiny, train
 
 # A small auxiliary: width 16 with 2 heads (the default width is 128).
 METHOD = ("method.enabled=true", "method.width=16", "method.heads=2")
-TERMS = ("train_ce", "train_diff", "train_gen", "train_sem")
+TERMS = ("train_ce", "train_diff", "train_gen", "train_sem", "train_drift")
 
 
 @pytest.fixture(autouse=True)
@@ -103,9 +103,9 @@ def test_the_method_adds_nothing_to_the_deployed_model(tiny_data, tmp_path, caps
         assert type(deployed) is type(plain)
         assert parameter_count(deployed) == parameter_count(plain)
         assert not any(isinstance(m, CoCoDiff) for m in deployed.modules())
-        # The auxiliary is saved apart, and holds the denoiser and the running latent scale.
+        # The auxiliary is saved apart, and holds the denoiser and the latent's running statistics.
         auxiliary = checkpoint["auxiliary"]
-        assert auxiliary and "scale" in auxiliary and float(auxiliary["scale"]) > 0, name
+        assert auxiliary and float(auxiliary["standardiser.std"].min()) > 0, name
         assert any(k.startswith("denoiser.blocks.") for k in auxiliary), name
         assert not set(auxiliary) & set(weights)
         assert checkpoint["config"]["method"]["enabled"] is True
@@ -129,7 +129,7 @@ def test_the_method_adds_nothing_to_the_deployed_model(tiny_data, tmp_path, caps
         assert torch.equal(build_model(checkpoint)(x), expected)
         _, logits, terms = trainer.train_model(x, torch.arange(4))
     assert torch.equal(logits, expected)
-    assert set(terms) == {"ce", "diff", "gen", "sem"}
+    assert set(terms) == {"ce", "diff", "gen", "sem", "drift"}
 
 
 # ---- 2. without the method -----------------------------------------------------------------------
@@ -168,7 +168,7 @@ def test_resume_with_the_method_matches_an_uninterrupted_run(tiny_data, tmp_path
     whole = torch.load(tmp_path / "whole" / "last.pt", weights_only=True)
     resumed = torch.load(killed / "last.pt", weights_only=True)
     assert_same_tensors(whole["model"], resumed["model"], "model")
-    assert whole["auxiliary"] and "scale" in whole["auxiliary"]
+    assert whole["auxiliary"] and "standardiser.mean" in whole["auxiliary"]
     assert_same_tensors(whole["auxiliary"], resumed["auxiliary"], "auxiliary")
     for optimizer in ("optimizer", "aux_optimizer"):
         a, b = whole["train_state"][optimizer]["state"], resumed["train_state"][optimizer]["state"]
@@ -194,7 +194,7 @@ SLOTS = {"parts": 6, "joints": 25, "pooled": 1}
 ])
 def test_ablation_switches_reach_the_auxiliary_and_the_log(tiny_data, tmp_path, capsys, text, latent):
     trained(tiny(tiny_data, tmp_path, "ablation", "optim.epochs=1", *METHOD, f"method.text={text}",
-                 f"method.latent={latent}"), capsys)
+                 f"method.latent={latent}", "method.warmup_epochs=0"), capsys)
     checkpoint = load_checkpoint(tmp_path / "ablation" / "last.pt")
     auxiliary = checkpoint["auxiliary"]
     coarse = text in ("coarse", "both")
@@ -217,6 +217,42 @@ def test_ablation_switches_reach_the_auxiliary_and_the_log(tiny_data, tmp_path, 
     # The logged total is the weighted sum of the logged terms (default weights 1, 0.5, 0.5).
     total = line["train_ce"] + line["train_diff"] + 0.5 * line["train_gen"] + 0.5 * line["train_sem"]
     assert line["train_loss"] == pytest.approx(total, rel=1e-6)
+
+
+@pytest.mark.parametrize("overrides", [
+    ("method.generator=one_step", "method.standardise=global", "method.skip=false"),
+    ("method.generator=gaussian", "method.noise_drift=0.4"),
+    ("method.generator=class_covariance", "method.noise_drift=0.4"),
+    ("method.text=label",),
+    ("method.text_shuffle=true", "method.semantic=real", "method.soft_targets=true"),
+])
+def test_every_generator_and_control_trains_and_logs_its_drift(tiny_data, tmp_path, capsys, overrides):
+    trained(tiny(tiny_data, tmp_path, "arm", "optim.epochs=1", *METHOD, *overrides), capsys)
+    (line,) = read_metrics(tmp_path / "arm" / "metrics.jsonl")
+    assert all(math.isfinite(line[key]) for key in TERMS) and line["train_drift"] > 0
+    if "method.generator=gaussian" in overrides:  # class covariance needs more than one epoch's classes
+        assert line["train_drift"] == pytest.approx(0.4, rel=0.35)
+    config = load_checkpoint(tmp_path / "arm" / "last.pt")["config"]["method"]
+    for override in overrides:
+        key, value = override.removeprefix("method.").split("=")
+        assert str(config[key]).lower() == value
+
+
+def test_the_warm_up_holds_back_the_generated_losses(tiny_data, tmp_path, capsys):
+    """With a warm-up far longer than the run, L_gen and L_sem weigh (almost) nothing yet."""
+    trained(tiny(tiny_data, tmp_path, "warm", "optim.epochs=1", *METHOD, "method.warmup_epochs=1000000"), capsys)
+    (line,) = read_metrics(tmp_path / "warm" / "metrics.jsonl")
+    assert line["train_gen"] > 0 and line["train_sem"] > 0
+    assert line["train_loss"] == pytest.approx(line["train_ce"] + line["train_diff"], rel=1e-5)
+
+
+def test_every_evaluation_keeps_each_clip_logits(tiny_data, tmp_path, capsys):
+    trained(tiny(tiny_data, tmp_path, "logits", "optim.epochs=1", *METHOD), capsys)
+    (line,) = read_metrics(tmp_path / "logits" / "metrics.jsonl")
+    with np.load(tmp_path / "logits" / "val_logits.npz") as saved:
+        logits, labels, names, epoch = saved["logits"], saved["labels"], saved["names"], int(saved["epoch"])
+    assert epoch == 1 and logits.shape == (len(labels), logits.shape[1]) and len(set(names.tolist())) == len(labels)
+    assert 100.0 * (logits.argmax(1) == labels).mean() == pytest.approx(line["val_top1"])
 
 
 def test_zero_loss_weights_leave_the_backbone_exactly_as_the_baseline(tiny_data, tmp_path, capsys):

@@ -1,7 +1,7 @@
 """The method's pieces around the denoiser: Latent (every layout, every kind, pools that match
-the classifier's), ClassCondition (tokens, roles, sentence picks, prototypes), the three losses,
-and the CoCoDiff auxiliary on real tiny backbones (every latent x text mode: finite losses,
-where gradient goes, the running scale, generation, and that it owns no recogniser weight).
+the classifier's), ClassCondition (tokens, roles, sentence picks, prototypes, the label and
+shuffled-text controls) and the three losses (soft targets included). The auxiliary that joins
+them is tested in test_auxiliary.py.
 
 Text embeddings are small random unit vectors; no text model is ever loaded."""
 
@@ -14,36 +14,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cocodiff.config import MethodConfig
 from cocodiff.data.layouts import LAYOUTS, PART_NAMES, get_layout
-from cocodiff.method.auxiliary import CoCoDiff
 from cocodiff.method.condition import FINE_FOR_PART, NUM_ROLES, ClassCondition
 from cocodiff.method.latent import Latent
-from cocodiff.method.losses import diffusion_loss, generation_loss, semantic_loss
+from cocodiff.method.losses import diffusion_loss, generation_loss, semantic_loss, text_similarity_targets
 from cocodiff.method.text.corpus import FINE_PARTS
-from cocodiff.method.text.embeddings import TextEmbeddings
-from cocodiff.models import build_backbone
 from cocodiff.models.base import Classifier
+from tiny_runs import FAKE_TEXT_DIM as DIM
+from tiny_runs import fake_text
 
 KINDS = ["parts", "joints", "pooled"]
 MODES = ["none", "coarse", "fine", "both"]
-DIM = 16  # text embedding width
-
-
-def fake_text(counts=(5, 3, 1, 2), dim: int = DIM, seed: int = 0) -> TextEmbeddings:
-    """Random unit vectors shaped like `embed_classes`' output; rows past a class's count are 0."""
-    rng = np.random.default_rng(seed)
-    k, slots = len(counts), max(counts)
-
-    def unit(*shape):
-        v = rng.standard_normal((*shape, dim)).astype(np.float32)
-        return v / np.linalg.norm(v, axis=-1, keepdims=True)
-
-    coarse = np.zeros((k, slots, dim), dtype=np.float32)
-    for i, c in enumerate(counts):
-        coarse[i, :c] = unit(c)
-    return TextEmbeddings([f"class{i}" for i in range(k)], coarse, np.asarray(counts, dtype=np.int64),
-                          unit(k, len(FINE_PARTS)), "fake")
 
 
 # ---- Latent -------------------------------------------------------------------------------------
@@ -239,228 +220,65 @@ def test_diffusion_and_generation_losses():
     torch.testing.assert_close(generation_loss(logits, labels), F.cross_entropy(logits, labels))
 
 
-# ---- the CoCoDiff auxiliary ---------------------------------------------------------------------
-
-LAYOUT = "coco17"
-NUM_CLASSES = 4
-BACKBONES = ["ctrgcn", "stgcn"]
-
-
-def recognizer(name: str):
-    torch.manual_seed(0)
-    model = build_backbone(name, LAYOUT, 3, NUM_CLASSES, base_channels=8)
-    if name == "ctrgcn":  # alpha starts at 0 (see test_backbones); move it so every path is live
-        for unit in model.encoder.units:
-            unit.gcn1.alpha.data.fill_(0.5)
-    return model
-
-
-def batch(n: int = 4, t: int = 8, seed: int = 1):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, 2, t, 17, 3, generator=g), torch.tensor([0, 1, 2, 3, 1, 2, 0, 3][:n])
+def test_label_mode_is_a_learned_class_embedding():
+    condition = ClassCondition(None, "label", num_classes=4)
+    labels = torch.tensor([0, 3, 3, 1])
+    text, roles = condition.tokens(labels, random_sentence=True)
+    assert text.shape == (4, 1, condition.text_dim) and roles.tolist() == [0]
+    torch.testing.assert_close(text[1], text[2])
+    assert not torch.allclose(text[0], text[1])
+    assert not condition.uses_coarse and not condition.uses_fine  # no text, so no semantic loss
+    assert {name for name, _ in condition.named_parameters()} == {"label_embedding.weight"}
+    text.sum().backward()
+    assert condition.label_embedding.weight.grad[[0, 1, 3]].abs().sum() > 0
+    assert condition.label_embedding.weight.grad[2].abs().sum() == 0
+    with pytest.raises(ValueError, match="number of classes"):
+        ClassCondition(None, "label")
 
 
-def auxiliary(model, *, latent="parts", text="both", seed=0, **options) -> CoCoDiff:
-    config = MethodConfig(enabled=True, latent=latent, text=text, width=16, depth=1, heads=2,
-                          num_steps=100, t_max=40, **options)
-    torch.manual_seed(seed)
-    return CoCoDiff(config, get_layout(LAYOUT), feature_dim=model.encoder.out_channels,
-                    num_classes=NUM_CLASSES, text=fake_text(counts=(5, 3, 1, 2)))
+def test_shuffled_text_gives_every_class_another_class_text():
+    text = fake_text(counts=(5, 3, 1, 2))
+    plain = ClassCondition(text, "both")
+    shuffled = ClassCondition(text, "both", shuffle=True)
+    labels = torch.arange(4)
+    own, _ = plain.tokens(labels, random_sentence=False)
+    other, _ = shuffled.tokens(labels, random_sentence=False)
+    for k in range(4):
+        torch.testing.assert_close(other[k], own[(k - 1) % 4])
+        assert not torch.allclose(other[k], own[k])
+    torch.testing.assert_close(shuffled.part_prototypes, plain.part_prototypes.roll(1, 0))
 
 
-def grads(loss, tensors):
-    return torch.autograd.grad(loss, tensors, allow_unused=True, retain_graph=True)
+def test_text_similarity_targets():
+    prototypes = F.normalize(torch.tensor([[1.0, 0.0], [0.999, 0.045], [0.0, 1.0]]), dim=-1)
+    labels = torch.tensor([0, 2])
+    targets = text_similarity_targets(prototypes, labels, temperature=0.1)
+    torch.testing.assert_close(targets.sum(-1), torch.ones(2))
+    assert targets[0, 0].item() == pytest.approx(targets[0, 1].item(), abs=0.02)  # near-identical texts share the target
+    assert targets[0, 2] < 1e-4 and targets[1].argmax() == 2
+    # a very low temperature is the one-hot target again
+    torch.testing.assert_close(text_similarity_targets(prototypes, labels, 1e-5), F.one_hot(labels, 3).float())
+    # per part: one target per part, from that part's prototypes alone
+    per_part = torch.stack([prototypes, prototypes.roll(1, 0)], 1)  # (K, P, D)
+    both = text_similarity_targets(per_part, labels, 0.1)
+    assert both.shape == (2, 2, 3)
+    torch.testing.assert_close(both[0], targets)
 
 
-def reaches(loss, tensors) -> bool:
-    if not loss.requires_grad:  # a constant (the zero L_sem without semantics)
-        return False
-    return any(g is not None and g.abs().sum() > 0 for g in grads(loss, tensors))
+def test_soft_semantic_loss_does_not_ask_alike_texts_apart():
+    """At the midpoint of two near-identical texts, one-hot targets still pull a vector towards
+    its own class's text; soft targets are about satisfied there (their loss is about its floor,
+    the targets' entropy, and the pull is much weaker)."""
+    prototypes = F.normalize(torch.tensor([[1.0, 0.0, 0.0], [0.995, 0.1, 0.0], [0.0, 0.0, 1.0]]), dim=-1)
+    labels = torch.tensor([0])
 
+    def loss_and_pull(soft):
+        between = (prototypes[0] + prototypes[1])[None].clone().requires_grad_(True)
+        loss = semantic_loss(between, prototypes, labels, 0.05, soft=soft)
+        loss.backward()
+        return loss.item(), between.grad.norm().item()
 
-@pytest.mark.parametrize("text", MODES)
-@pytest.mark.parametrize("latent", KINDS)
-@pytest.mark.parametrize("backbone", BACKBONES)
-def test_auxiliary_losses_and_gradient_paths(backbone, latent, text):
-    model = recognizer(backbone).train()
-    aux = auxiliary(model, latent=latent, text=text).train()
-    x, labels = batch()
-    torch.manual_seed(3)
-    features = model.encoder.forward_features(x)
-    losses = aux(features, labels, model.classifier)
-    assert set(losses) == {"diff", "gen", "sem"}
-    assert all(v.dim() == 0 and torch.isfinite(v) for v in losses.values())
-    assert losses["diff"] > 0 and losses["gen"] > 0
-    no_sem = text == "none" or (latent == "pooled" and text == "fine")
-    assert (losses["sem"] == 0) == no_sem
-    assert (aux.coarse_head is None) == (text in ("none", "fine"))
-    assert (aux.part_head is None) == (latent == "pooled" or text in ("none", "coarse"))
-
-    encoder = [features, *model.encoder.parameters()]
-    # grad_to_backbone=True (the default): the generated feature's losses reach the backbone
-    assert reaches(losses["gen"], encoder)
-    if not no_sem:
-        assert reaches(losses["sem"], encoder)
-    total = aux.weighted(losses)
-    torch.testing.assert_close(total, losses["diff"] + 0.5 * losses["gen"] + 0.5 * losses["sem"])
-    total.backward()
-    assert sum(p.grad.abs().sum() for p in model.encoder.parameters() if p.grad is not None) > 0
-    assert model.classifier.fc.weight.grad.abs().sum() > 0  # L_gen trains the shared classifier
-    for name, p in aux.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), name
-
-
-@pytest.mark.parametrize("text", MODES)
-@pytest.mark.parametrize("latent", KINDS)
-@pytest.mark.parametrize("backbone", BACKBONES)
-def test_no_auxiliary_gradient_reaches_the_encoder_when_switched_off(backbone, latent, text):
-    model = recognizer(backbone).train()
-    aux = auxiliary(model, latent=latent, text=text, grad_to_backbone=False).train()
-    x, labels = batch()
-    torch.manual_seed(3)
-    features = model.encoder.forward_features(x)
-    losses = aux(features, labels, model.classifier)
-    encoder = [features, *model.encoder.parameters()]
-    for key in ("gen", "sem", "diff"):  # L_diff's target is detached: nothing reaches it at all
-        assert not reaches(losses[key], encoder), key
-    (losses["gen"] + losses["sem"] + losses["diff"]).backward()
-    assert all(p.grad is None or (p.grad == 0).all() for p in model.encoder.parameters())
-    # ... while the auxiliary itself and the shared classifier still learn
-    assert model.classifier.fc.weight.grad.abs().sum() > 0
-    assert aux.denoiser.output.weight.grad.abs().sum() > 0
-
-
-@pytest.mark.parametrize("latent", KINDS)
-def test_scale_is_set_once_then_follows_an_ema(latent):
-    model = recognizer("stgcn").eval()
-    aux = auxiliary(model, latent=latent)
-    assert aux.scale.item() == 0 and "scale" in aux.state_dict()
-    with torch.no_grad():
-        f1 = model.encoder.forward_features(batch(seed=1)[0])
-        f2 = model.encoder.forward_features(batch(seed=2)[0]) * 3.0
-        labels = batch()[1]
-        rms1, rms2 = (aux.latent(f).pow(2).mean().sqrt().item() for f in (f1, f2))
-        if latent == "pooled":  # independent of Latent: the classifier's pooled vector
-            assert rms1 == pytest.approx(Classifier.pool(f1).pow(2).mean().sqrt().item(), rel=1e-5)
-        aux.eval()(f1, labels, model.classifier)
-        assert aux.scale.item() == 0  # evaluation never moves it
-        aux.train()(f1, labels, model.classifier)
-        assert aux.scale.item() == pytest.approx(rms1, rel=1e-5)
-        aux(f2, labels, model.classifier)
-        assert aux.scale.item() == pytest.approx(rms1 + 0.01 * (rms2 - rms1), rel=1e-5)
-        aux(f2, labels, model.classifier)
-        s2 = rms1 + 0.01 * (rms2 - rms1)
-        assert aux.scale.item() == pytest.approx(s2 + 0.01 * (rms2 - s2), rel=1e-5)
-
-
-def test_training_uses_normalised_latent_units():
-    """Scaling the features leaves L_diff unchanged once the running scale has followed them."""
-    model = recognizer("stgcn").eval()
-    x, labels = batch()
-    with torch.no_grad():
-        features = model.encoder.forward_features(x)
-        results = []
-        for factor in (1.0, 100.0):
-            aux = auxiliary(model).train()
-            torch.manual_seed(5)
-            results.append(aux(features * factor, labels, model.classifier)["diff"])
-    torch.testing.assert_close(results[0], results[1], rtol=1e-4, atol=1e-6)
-
-
-def test_condition_dropout():
-    model = recognizer("stgcn")
-    labels = batch()[1]
-    always = auxiliary(model, p_uncond=1.0)
-    never = auxiliary(model, p_uncond=0.0)
-    _, _, keep = always._condition(labels, training=True)
-    assert keep.shape == (4, 8) and not keep.any()
-    assert always._condition(labels, training=False)[2].all()
-    assert never._condition(labels, training=True)[2].all()
-
-
-@pytest.mark.parametrize("latent", KINDS)
-def test_generate(latent):
-    model = recognizer("ctrgcn").eval()
-    aux = auxiliary(model, latent=latent)
-    x, labels = batch()
-    with torch.no_grad():
-        features = model.encoder.forward_features(x)
-        aux.train()(features, labels, model.classifier)  # sets the scale
-    aux.eval()
-    real = aux.latent(features)
-
-    def draw(seed, **options):
-        torch.rand(7)  # generation must not depend on the global RNG
-        return aux.generate(features, labels, generator=torch.Generator().manual_seed(seed), **options)
-
-    first = draw(0)
-    assert first.shape == real.shape and torch.isfinite(first).all()
-    torch.testing.assert_close(draw(0), first, rtol=0, atol=0)
-    assert not torch.allclose(draw(1), first)
-    g = torch.Generator().manual_seed(0)
-    one, two = (aux.generate(features, labels, generator=g, eta=1.0) for _ in range(2))
-    assert not torch.allclose(one, two)  # successive eta = 1 draws differ
-    torch.testing.assert_close(draw(4, eta=0.0), draw(4, eta=0.0), rtol=0, atol=0)
-    assert not torch.allclose(draw(4, eta=0.0), draw(4, eta=1.0))
-    # start = 0: a single step, whose result is the denoiser's own estimate (in feature units)
-    scale = aux.scale
-    noise = torch.randn(real.shape, generator=torch.Generator().manual_seed(9))
-    x_0 = aux.schedule.add_noise(real / scale, noise, torch.zeros(4, dtype=torch.long))
-    with torch.no_grad():
-        estimate = aux.denoise(x_0, torch.zeros(4, dtype=torch.long), labels, training=False) * scale
-    torch.testing.assert_close(draw(9, start=0, steps=10), estimate, rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("eta", [0.0, 1.0])
-def test_generate_with_an_oracle_denoiser(eta, monkeypatch):
-    """With the x0 estimate replaced by an oracle, generation is pure schedule + scale plumbing."""
-    model = recognizer("stgcn").eval()
-    aux = auxiliary(model).eval()  # scale still 0: generate uses the batch RMS
-    x, labels = batch()
-    with torch.no_grad():
-        features = model.encoder.forward_features(x)
-    real = aux.latent(features)
-    rms = real.pow(2).mean().sqrt()
-
-    # A perfect estimate gives back the real latent, for any start.
-    monkeypatch.setattr(aux, "denoise", lambda x_t, t, labels, training: real / rms)
-    for start in (0, 20, 39, None):
-        out = aux.generate(features, labels, start=start, eta=eta, generator=torch.Generator().manual_seed(0))
-        torch.testing.assert_close(out, real, rtol=1e-5, atol=1e-6)
-    assert aux.scale.item() == 0
-
-    # A naive estimate (x_t / sqrt(abar_t), blind to the noise) keeps the drift the start allows:
-    # small from t = 0, larger from t_max - 1.
-    abar = aux.schedule.alphas_cumprod
-    monkeypatch.setattr(aux, "denoise", lambda x_t, t, labels, training: x_t / abar[t[0]].sqrt().float())
-    drift = {}
-    for start in (0, 39):
-        out = aux.generate(features, labels, start=start, eta=eta, generator=torch.Generator().manual_seed(0))
-        drift[start] = ((out - real).norm() / real.norm()).item()
-    # from t = 0 the output is real + rms * sqrt((1 - abar_0) / abar_0) * noise, noise ~ N(0, 1)
-    expected = math.sqrt((1 - abar[0].item()) / abar[0].item())
-    assert drift[0] == pytest.approx(expected, rel=0.2) and drift[0] < 0.05
-    assert drift[39] > 3 * drift[0]
-
-
-def test_auxiliary_owns_no_recogniser_weights():
-    model = recognizer("ctrgcn")
-    aux = auxiliary(model)
-    count = sum(p.numel() for p in aux.parameters())
-    assert count > 0
-    recogniser_storage = {p.data_ptr() for p in model.parameters()} | {b.data_ptr() for b in model.buffers()}
-    assert not recogniser_storage & {p.data_ptr() for p in aux.parameters()}
-    assert not recogniser_storage & {b.data_ptr() for b in aux.buffers()}
-    names = [name for name, _ in aux.named_parameters()]
-    assert not any(name.startswith(("encoder", "classifier")) for name in names)
-    # checkpointed: learnt weights and the running scale; text and layout constants are rebuilt
-    assert set(aux.state_dict()) == {n for n in names} | {"scale"}
-    assert {name.split(".")[0] for name in names} == {"denoiser", "coarse_head", "part_head"}
-
-
-def test_auxiliary_rejects_text_for_another_number_of_classes():
-    model = recognizer("stgcn")
-    config = MethodConfig(enabled=True, width=16, depth=1, heads=2, num_steps=100, t_max=40)
-    with pytest.raises(ValueError, match="classes"):
-        CoCoDiff(config, get_layout(LAYOUT), feature_dim=model.encoder.out_channels, num_classes=3,
-                 text=fake_text(counts=(5, 3, 1, 2)))
+    (_, hard_pull), (soft_loss, soft_pull) = loss_and_pull(False), loss_and_pull(True)
+    targets = text_similarity_targets(prototypes, labels, 0.05)[0]
+    assert soft_loss == pytest.approx(-(targets * targets.log()).sum().item(), abs=0.01)
+    assert soft_pull < 0.2 * hard_pull

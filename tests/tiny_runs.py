@@ -163,3 +163,27 @@ def free_port() -> int:
     from serve.network import free_ports
 
     return free_ports()[0]
+
+
+FAKE_TEXT_DIM = 16  # width of fake_text's embeddings
+
+
+def fake_text(counts=(5, 3, 1, 2), dim: int = FAKE_TEXT_DIM, seed: int = 0):
+    """Random unit vectors shaped like `embed_classes`' output; rows past a class's count are 0."""
+    import numpy as np
+
+    from cocodiff.method.text.corpus import FINE_PARTS
+    from cocodiff.method.text.embeddings import TextEmbeddings
+
+    rng = np.random.default_rng(seed)
+    k, slots = len(counts), max(counts)
+
+    def unit(*shape):
+        v = rng.standard_normal((*shape, dim)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+    coarse = np.zeros((k, slots, dim), dtype=np.float32)
+    for i, c in enumerate(counts):
+        coarse[i, :c] = unit(c)
+    return TextEmbeddings([f"class{i}" for i in range(k)], coarse, np.asarray(counts, dtype=np.int64),
+                          unit(k, len(FINE_PARTS)), "fake")

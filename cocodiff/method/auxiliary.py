@@ -146,8 +146,12 @@ class CoCoDiff(nn.Module):
         return sum(sem) / len(sem) if sem else vectors_source.new_zeros(())
 
     # ---- training ---------------------------------------------------------------------------
-    def forward(self, features: Tensor, labels: Tensor, classifier: Classifier) -> dict[str, Tensor]:
-        """The unweighted auxiliary losses for one batch of real features (N, M, C', T', V)."""
+    def training_path(self, features: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(z0, the denoiser's estimate at a random t, the generated latent), standardised units.
+
+        What one training step makes of real features (N, M, C', T', V); `forward` turns it into
+        losses, and the diagnostics measure it on saved checkpoints.
+        """
         c = self.config
         x0 = self.latent(features)
         if self.training:
@@ -158,13 +162,16 @@ class CoCoDiff(nn.Module):
         t = self.schedule.sample_timesteps(z0.shape[0], c.t_max, device=z0.device)
         x_t = self.schedule.add_noise(source, torch.randn_like(source), t)
         estimate = self.denoise(x_t, t, labels, training=self.training)
-        generated = self._generated(z0, estimate, labels)
-        features_out = self.standardiser.inverse(generated, like=x0)
+        return z0, estimate, self._generated(z0, estimate, labels)
+
+    def forward(self, features: Tensor, labels: Tensor, classifier: Classifier) -> dict[str, Tensor]:
+        """The unweighted auxiliary losses for one batch of real features (N, M, C', T', V)."""
+        z0, estimate, generated = self.training_path(features, labels)
+        pooled = self.latent.pool(self.standardiser.inverse(generated, like=self.latent(features)))
         drift = (self.latent.pool(generated) - self.latent.pool(z0)).detach().pow(2).mean().sqrt()
-        return {"diff": diffusion_loss(estimate, z0),
-                "gen": generation_loss(classifier.head(self.latent.pool(features_out)), labels),
-                "sem": self._semantic(z0 if c.semantic == "real" else generated, labels),
-                "drift": drift}
+        semantic_source = z0 if self.config.semantic == "real" else generated
+        return {"diff": diffusion_loss(estimate, z0), "gen": generation_loss(classifier.head(pooled), labels),
+                "sem": self._semantic(semantic_source, labels), "drift": drift}
 
     def weighted(self, losses: dict[str, Tensor], ramp: float = 1.0) -> Tensor:
         """The auxiliary's share of the loss; `ramp` (0 to 1, the warm-up) scales L_gen and L_sem."""

@@ -1,11 +1,12 @@
-"""Issue 14's protocol: CoCoDiff arms on NW-UCLA development folds, many seeds, full records.
+"""Issue 14's protocol: CoCoDiff arms on NW-UCLA folds, many seeds, full records, tests.
 
     python -m cocodiff.data.prepare ucla ../shared/data/nw_ucla/all_sqe --out data/ucla.pkl
-    python benchmarks/ablation_dev.py run --data data/ucla.pkl --arms sampled gaussian --seeds 0 1 2 3
-    python benchmarks/ablation_dev.py report                # every arm against the baseline
+    python benchmarks/ablation_protocol.py run --data data/ucla.pkl --arms sampled gaussian --seeds 0 1 2 3
+    python benchmarks/ablation_protocol.py report          # every arm against the baseline
 
-The fold trains on view 1 and validates on view 2: it never touches view 3, NW-UCLA's test view,
-so arms can be screened and tuned here. Each run is `python -m cocodiff.train` with the arm's
+The development fold (`--fold dev`, the default) trains on view 1 and validates on view 2: it
+never touches view 3, NW-UCLA's test view, so arms are screened and tuned there. The standard
+fold (`--fold standard`) is for one declared comparison. Each run is `python -m cocodiff.train` with the arm's
 overrides, one thread, `--jobs` at a time. As soon as a run ends, one JSON line goes to
 `--results` (committed as results come in): the commit, the command, per-epoch train and
 validation top-1, the auxiliary's loss terms per epoch, last-epoch top-1, the mean of the last
@@ -32,18 +33,26 @@ import numpy as np
 from cocodiff.training.significance import bootstrap_interval, holm, mcnemar, variance_ratio, welch
 
 CONFIG = "configs/ucla_joint_cpu.yaml"
-FOLD = ["data.train_split=view1", "data.val_split=view2"]
-TABLE = "ucla_dev_view1_to_view2"
+# fold -> (run-name prefix, table, overrides). "standard" (views 1+2 -> view 3) is NW-UCLA's test
+# protocol: run it once, for the comparison declared in docs/results.md, never to tune.
+FOLDS = {"dev": ("dev_v1_to_v2", "ucla_dev_view1_to_view2", ["data.train_split=view1", "data.val_split=view2"]),
+         "standard": ("std_v12_to_v3", "ucla_xview", ["data.train_split=xview_train", "data.val_split=xview_val"])}
 ON = ["method.enabled=true"]
 FIRST_DESIGN = ON + ["method.generator=one_step", "method.standardise=global", "method.skip=false",
                      "method.warmup_epochs=0"]
-# arm name -> (row label, overrides). "baseline" is the backbone alone.
+REAL_SOFT = ["method.semantic=real", "method.soft_targets=true"]
+FAR = ["method.t_max=1000"]  # sampling may start from pure noise: class-conditional generation
+# arm name -> (row label, overrides). "baseline" is the backbone alone. The controls' noise_drift
+# is the drift the matching sampled arm logged (its mean train_drift over epochs 3 to 20).
 ARMS = {
     "baseline": ("CTR-GCN baseline", []),
     "first_design": ("first design (one-step estimate, gradient through the denoiser)", FIRST_DESIGN),
     "sampled": ("sampled generator, L_sem on generated features", ON),
-    "sampled_real_soft": ("sampled generator, L_sem on real features, soft targets",
-                          ON + ["method.semantic=real", "method.soft_targets=true"]),
+    "sampled_real_soft": ("sampled generator, L_sem on real features, soft targets", ON + REAL_SOFT),
+    "sampled_far": ("sampled generator from up to t = 1000, L_sem on real features, soft targets",
+                    ON + REAL_SOFT + FAR),
+    "gaussian_far": ("Gaussian noise at sampled_far's drift, L_sem on real features, soft targets (control)",
+                     ON + REAL_SOFT + ["method.generator=gaussian", "method.noise_drift=DRIFT_FAR"]),
     "sampled_no_sem": ("sampled generator, no L_sem", ON + ["method.loss_sem=0"]),
     "gaussian": ("Gaussian feature noise (control)", ON + ["method.generator=gaussian", "method.loss_sem=0"]),
     "class_covariance": ("class-covariance noise, ISDA-style (control)",
@@ -53,8 +62,8 @@ ARMS = {
 }
 
 
-def run_name(arm: str, seed: int) -> str:
-    return f"dev_v1_to_v2_{arm}_s{seed}"
+def run_name(arm: str, seed: int, fold: str = "dev") -> str:
+    return f"{FOLDS[fold][0]}_{arm}_s{seed}"
 
 
 def read_records(path: Path) -> list[dict]:
@@ -69,13 +78,13 @@ def commit() -> str:
     return result.stdout.strip() + ("+uncommitted" if dirty.stdout.strip() else "")
 
 
-def record(run_dir: Path, arm: str, seed: int, command: list[str], minutes: float) -> dict:
+def record(run_dir: Path, arm: str, seed: int, fold: str, command: list[str], minutes: float) -> dict:
     history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     epochs = [h for h in history if "val_top1" in h and "epoch" in h]
     val = [round(h["val_top1"], 2) for h in epochs]
     terms = {name: [round(h[f"train_{name}"], 4) for h in epochs] for name in ("ce", "diff", "gen", "sem", "drift")
              if f"train_{name}" in epochs[-1]}
-    return {"run": run_name(arm, seed), "table": TABLE, "arm": arm, "row": ARMS[arm][0], "seed": seed,
+    return {"run": run_name(arm, seed, fold), "table": FOLDS[fold][1], "arm": arm, "row": ARMS[arm][0], "seed": seed,
             "commit": commit(), "command": " ".join(command), "overrides": ARMS[arm][1],
             "last_top1": round(val[-1], 3), "mean_last3_top1": round(statistics.mean(val[-3:]), 3),
             "best_top1": max(val), "last_train_top1": round(epochs[-1]["train_top1"], 3),
@@ -85,9 +94,9 @@ def record(run_dir: Path, arm: str, seed: int, command: list[str], minutes: floa
 
 def train_one(args: argparse.Namespace, arm: str, seed: int) -> dict | None:
     out = Path(args.out)
-    name = run_name(arm, seed)
+    name = run_name(arm, seed, args.fold)
     run_dir = out / "runs" / name
-    command = ["python", "-m", "cocodiff.train", "--config", CONFIG, f"data.dataset={args.data}", *FOLD,
+    command = ["python", "-m", "cocodiff.train", "--config", CONFIG, f"data.dataset={args.data}", *FOLDS[args.fold][2],
                f"seed={seed}", "threads=1", *ARMS[arm][1], *args.extra]
     launch = [sys.executable, *command[1:], f"name={name}", f"out_dir={out / 'runs'}"]
     if (run_dir / "last.pt").exists():
@@ -98,7 +107,7 @@ def train_one(args: argparse.Namespace, arm: str, seed: int) -> dict | None:
     if code != 0:
         print(f"FAILED {name} (exit {code}); see {out / 'logs' / (name + '.log')}", flush=True)
         return None
-    result = record(run_dir, arm, seed, command, (time.time() - start) / 60)
+    result = record(run_dir, arm, seed, args.fold, command, (time.time() - start) / 60)
     logits = Path(args.results).with_name(Path(args.results).stem + "_logits")
     logits.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(run_dir / "val_logits.npz", logits / f"{name}.npz")
@@ -112,7 +121,7 @@ def run(args: argparse.Namespace) -> None:
     (Path(args.out) / "logs").mkdir(parents=True, exist_ok=True)
     results = Path(args.results)
     done = {r["run"] for r in read_records(results)}
-    jobs = [(arm, seed) for seed in args.seeds for arm in args.arms if run_name(arm, seed) not in done]
+    jobs = [(arm, seed) for seed in args.seeds for arm in args.arms if run_name(arm, seed, args.fold) not in done]
     print(f"{len(jobs)} run(s) to go, {args.jobs} at a time", flush=True)
 
     def one(job):
@@ -127,11 +136,11 @@ def run(args: argparse.Namespace) -> None:
         list(pool.map(one, jobs))
 
 
-def paired_mcnemar(logits_dir: Path, arm: str, base: str, seeds: list[int]) -> float | None:
+def paired_mcnemar(logits_dir: Path, arm: str, base: str, seeds: list[int], fold: str) -> float | None:
     """McNemar on the last epoch's clip-level correctness, pooled over the seeds both arms ran."""
     a, b = [], []
     for seed in seeds:
-        paths = [logits_dir / f"{run_name(name, seed)}.npz" for name in (base, arm)]
+        paths = [logits_dir / f"{run_name(name, seed, fold)}.npz" for name in (base, arm)]
         if not all(path.exists() for path in paths):
             continue
         for values, path in zip((a, b), paths):
@@ -143,7 +152,7 @@ def paired_mcnemar(logits_dir: Path, arm: str, base: str, seeds: list[int]) -> f
 def report(args: argparse.Namespace) -> None:
     """A markdown table: each arm's mean ± SD, its difference from the baseline with Welch's p
     (Holm-adjusted over the arms shown), a 95% bootstrap interval and a variance-ratio p."""
-    records = read_records(Path(args.results))
+    records = [r for r in read_records(Path(args.results)) if r["table"] == FOLDS[args.fold][1]]
     logits_dir = Path(args.results).with_name(Path(args.results).stem + "_logits")
     metric = args.metric
     by_arm: dict[str, list[dict]] = {}
@@ -171,7 +180,7 @@ def report(args: argparse.Namespace) -> None:
             continue
         low, high = bootstrap_interval(base, values)
         spread = variance_ratio(base, values).p_value
-        paired = paired_mcnemar(logits_dir, arm, "baseline", [r["seed"] for r in rows])
+        paired = paired_mcnemar(logits_dir, arm, "baseline", [r["seed"] for r in rows], args.fold)
         print(f"{line} {tests[arm].difference:+.2f} [{low:+.2f}, {high:+.2f}] | {tests[arm].p_value:.3f} "
               f"({adjusted[arm]:.3f}) | {spread:.3f} | {'-' if paired is None else f'{paired:.3f}'} |")
 
@@ -180,6 +189,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=("run", "report"))
     parser.add_argument("--data", default="data/ucla.pkl", help="the prepared NW-UCLA file (with per-view splits)")
+    parser.add_argument("--fold", default="dev", choices=list(FOLDS))
     parser.add_argument("--arms", nargs="+", default=["baseline", "sampled"], choices=list(ARMS))
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     parser.add_argument("--jobs", type=int, default=2)
