@@ -149,7 +149,8 @@ def test_differently_spelt_names_in_the_same_order_match_by_position(capsys) -> 
 
 EXPECTED = {"ucla.json": ("cocodiff.data.readers.ucla", "CLASSES"),
             "embedded.json": ("cocodiff.data.embedded", "CLASSES"),
-            "ntu120.json": ("cocodiff.data.readers.ntu_classes", "NTU120_CLASSES")}
+            "ntu120.json": ("cocodiff.data.readers.ntu_classes", "NTU120_CLASSES"),
+            "utd_mhad.json": ("cocodiff.data.readers.utd", "CLASSES")}
 
 
 def test_every_shipped_corpus_is_covered() -> None:

@@ -37,6 +37,7 @@ MIN_PARAPHRASES = 3
 CORPORA_DIR = Path(__file__).parent / "corpora"
 # The corpus shipped for each dataset name found in annotation meta (`meta["dataset"]`).
 SHIPPED = {"ntu60": "ntu120.json", "ntu120": "ntu120.json", "nw_ucla": "ucla.json", "ucla": "ucla.json",
+           "utd_mhad": "utd_mhad.json",
            "embedded": "embedded.json"}
 
 
