@@ -34,6 +34,9 @@ class DataConfig:
     dataset: str = "embedded"
     train_split: str = "train"
     val_split: str = "val"
+    # a class-stratified share of the training split (the low-data regime), the same clips in every
+    # run; 1 = all of it
+    train_fraction: float = 1.0
     layout: str | None = None  # needed only for files without meta (PYSKL / MMAction2)
     classes: str = ""  # a text file of class names, one a line in label order; "" = the file's own meta
     modality: Literal["joint", "bone", "joint_motion", "bone_motion"] = "joint"
@@ -213,6 +216,7 @@ def check_config(config: TrainConfig) -> TrainConfig:
         ("method.loss_sem", config.method.loss_sem >= 0, "must be >= 0"),
         ("method.temperature", config.method.temperature > 0, "must be > 0"),
         ("method.lr", config.method.lr > 0, "must be > 0"),
+        ("data.train_fraction", 0 < config.data.train_fraction <= 1, "must be in (0, 1]"),
         ("method.sample_steps", config.method.sample_steps >= 1, "must be at least 1"),
         ("method.t_max", config.method.generator != "sampled" or config.method.t_max >= 2,
          "must be at least 2 for method.generator=sampled"),

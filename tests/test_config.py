@@ -78,6 +78,11 @@ def test_unknown_keys_are_refused_with_the_valid_ones(override, expected):
     ("data=3", "data must be a mapping"),
     ("optim.lr", "is not of the form key=value"),
     ("optim.lr.x=1", "optim.lr must be float"),
+    ("data.train_fraction=0", "data.train_fraction=0.0 must be in (0, 1]"),
+    ("method.generator=diffusion", "method.generator='diffusion' is not one of"),
+    ("method.sample_steps=0", "method.sample_steps=0 must be at least 1"),
+    ("method.t_max=1", "method.t_max=1 must be at least 2 for method.generator=sampled"),
+    ("method.noise_drift=-1", "method.noise_drift=-1.0 must be >= 0"),
 ])
 def test_bad_values_are_one_line_errors(override, expected):
     with pytest.raises(CocodiffError) as error:

@@ -70,6 +70,8 @@ def load_data(data: DataConfig) -> DataSplits:
     val = split_samples(content, data.val_split, source, layout)
     if not train:
         raise DataError(source, f"split {data.train_split!r} is empty")
+    if data.train_fraction < 1:
+        train = stratified_share(train, data.train_fraction)
     if not val:
         raise DataError(source, f"split {data.val_split!r} is empty")
     channels = {sample["keypoint"].shape[-1] for sample in train + val}
@@ -87,6 +89,21 @@ def load_data(data: DataConfig) -> DataSplits:
     fps = file_fps(content, source, data.fps or None, "set data.fps, e.g. data.fps=30 for Kinect recordings")
     return DataSplits(train, val, layout, classes, str(name), in_channels, fps, frame,
                       data.person_order or str(content["meta"].get("person_order", "recorded")), notes)
+
+
+def stratified_share(samples: list[Sample], fraction: float, seed: int = 0) -> list[Sample]:
+    """About `fraction` of each class's samples (at least one), drawn with a fixed seed, in the
+    split's order: the same clips whatever the run's seed, so seeds vary training, not data."""
+    rng = np.random.default_rng(seed)
+    by_class: dict[int, list[int]] = {}
+    for index, sample in enumerate(samples):
+        by_class.setdefault(int(sample.get("label", -1)), []).append(index)
+    kept: set[int] = set()
+    for label in sorted(by_class):
+        indices = by_class[label]
+        count = max(1, round(fraction * len(indices)))
+        kept.update(int(i) for i in rng.choice(indices, size=count, replace=False))
+    return [sample for index, sample in enumerate(samples) if index in kept]
 
 
 def _layout(content: dict[str, Any], source, wanted: str | None) -> Layout:
