@@ -169,39 +169,43 @@ def paired_mcnemar(logits_dir: Path, arm: str, base: str, seeds: list[int], fold
 
 
 def report(args: argparse.Namespace) -> None:
-    """A markdown table: each arm's mean ± SD, its difference from the baseline with Welch's p
-    (Holm-adjusted over the arms shown), a 95% bootstrap interval and a variance-ratio p."""
+    """A markdown table: each arm's mean ± SD, its difference from the reference arm (`--against`,
+    the baseline by default) with Welch's p (Holm-adjusted over the arms shown), a 95% bootstrap
+    interval, a variance-ratio p, and McNemar's p on clip-level correctness where both arms'
+    logits were kept."""
     records = [r for r in read_records(Path(args.results)) if r["table"] == FOLDS[args.fold][1]]
     logits_dir = Path(args.results).with_name(Path(args.results).stem + "_logits")
-    metric = args.metric
+    metric, reference = args.metric, args.against
     by_arm: dict[str, list[dict]] = {}
     for r in records:
         by_arm.setdefault(r.get("arm", "baseline"), []).append(r)
-    base = [r[metric] for r in by_arm.get("baseline", [])]
-    arms = [arm for arm in ARMS if arm != "baseline" and len(by_arm.get(arm, [])) >= 2]
+    base = [r[metric] for r in by_arm.get(reference, [])]
+    arms = [arm for arm in ARMS if arm != reference and len(by_arm.get(arm, [])) >= 2
+            and (not args.arms_shown or arm in args.arms_shown)]
     tests = {arm: welch(base, [r[metric] for r in by_arm[arm]]) for arm in arms} if len(base) >= 2 else {}
     adjusted = dict(zip(tests, holm([t.p_value for t in tests.values()]))) if tests else {}
-    print(f"metric: {metric}\n\n| arm | seeds | mean ± SD | train top-1 | drift | difference [95% CI] | "
-          f"Welch p (Holm) | variance p | McNemar p |\n|---|---|---|---|---|---|---|---|---|")
-    for arm in ["baseline", *arms]:
+    print(f"metric: {metric}; differences against: {ARMS[reference][0]}\n\n"
+          "| arm | seeds | mean ± SD | train top-1 | drift | difference [95% CI] | Welch p (Holm) | "
+          "variance p | McNemar p |\n|---|---|---|---|---|---|---|---|---|")
+    for arm in [reference, *arms]:
         rows = sorted(by_arm.get(arm, []), key=lambda r: r["seed"])
         if not rows:
             continue
         values = [r[metric] for r in rows]
         train = statistics.mean(r["last_train_top1"] for r in rows)
-        drifts = [statistics.mean(r["auxiliary_terms_by_epoch"]["drift"]) for r in rows
+        drifts = [statistics.mean(r["auxiliary_terms_by_epoch"]["drift"][2:]) for r in rows
                   if "drift" in r.get("auxiliary_terms_by_epoch", {})]
         drift = f"{statistics.mean(drifts):.3f}" if drifts else "-"
-        line = f"| {ARMS[arm][0]} | {len(rows)} | {statistics.mean(values):.2f} ± {statistics.stdev(values):.2f} | " \
-               f"{train:.1f} | {drift} |"
-        if arm == "baseline" or arm not in tests:
+        spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
+        line = f"| {ARMS[arm][0]} | {len(rows)} | {statistics.mean(values):.2f}{spread} | {train:.1f} | {drift} |"
+        if arm not in tests:
             print(line + " | | | |")
             continue
         low, high = bootstrap_interval(base, values)
-        spread = variance_ratio(base, values).p_value
-        paired = paired_mcnemar(logits_dir, arm, "baseline", [r["seed"] for r in rows], args.fold)
+        variance = variance_ratio(base, values).p_value
+        paired = paired_mcnemar(logits_dir, arm, reference, [r["seed"] for r in rows], args.fold)
         print(f"{line} {tests[arm].difference:+.2f} [{low:+.2f}, {high:+.2f}] | {tests[arm].p_value:.3f} "
-              f"({adjusted[arm]:.3f}) | {spread:.3f} | {'-' if paired is None else f'{paired:.3f}'} |")
+              f"({adjusted[arm]:.3f}) | {variance:.3f} | {'-' if paired is None else f'{paired:.3f}'} |")
 
 
 def main() -> None:
@@ -214,6 +218,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default="runs/ablation_dev", help="folder for runs and logs")
     parser.add_argument("--results", default="docs/ablation_dev_results.jsonl")
+    parser.add_argument("--against", default="baseline", choices=list(ARMS), help="report: the reference arm")
+    parser.add_argument("--arms-shown", nargs="*", default=[], help="report: only these arms (and the reference)")
     parser.add_argument("--metric", default="mean_last3_top1", choices=("mean_last3_top1", "last_top1"))
     parser.add_argument("--extra", nargs="*", default=[], help="overrides added to every run")
     args = parser.parse_args()

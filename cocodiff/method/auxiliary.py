@@ -133,17 +133,17 @@ class CoCoDiff(nn.Module):
             return z0 + (varied - z0.detach())
         return z0 + self._pooled_offset(z0, labels)[:, None, None, :]
 
-    def _semantic(self, vectors_source: Tensor, labels: Tensor) -> Tensor:
+    def _semantic(self, latent: Tensor, labels: Tensor) -> Tensor:
         c, sem = self.config, []
         if self.coarse_head is not None:
-            pooled = self.coarse_head(self.latent.pool(vectors_source))
+            pooled = self.coarse_head(self.latent.pool(latent))
             sem.append(semantic_loss(pooled, self.condition.coarse_prototypes, labels, c.temperature,
                                      soft=c.soft_targets))
         if self.part_head is not None:
-            parts = self.part_head(self.latent.part_pool(vectors_source))
+            parts = self.part_head(self.latent.part_pool(latent))
             sem.append(semantic_loss(parts, self.condition.part_prototypes, labels, c.temperature,
                                      soft=c.soft_targets))
-        return sum(sem) / len(sem) if sem else vectors_source.new_zeros(())
+        return sum(sem) / len(sem) if sem else latent.new_zeros(())
 
     # ---- training ---------------------------------------------------------------------------
     def training_path(self, features: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
