@@ -329,7 +329,8 @@ def test_evaluate_retargets_and_maps_classes(checkpoint, val_clips, tmp_path, ca
     squats = [c for c in kinect20_clips(val_clips) if c["label"] == 0]
     with torch.no_grad():
         expected = model(torch.from_numpy(np.stack([pipeline(c) for c in squats]))).numpy()
-    np.testing.assert_allclose(load_scores(tmp_path / "out" / "scores.npz").logits[:2], expected, atol=1e-5)
+    # batched differently from evaluate, so equal to float32 rounding only (logits here run to hundreds)
+    np.testing.assert_allclose(load_scores(tmp_path / "out" / "scores.npz").logits[:2], expected, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("lines, message", [
