@@ -93,18 +93,23 @@ def run(args: argparse.Namespace) -> None:
     jobs = [(table, label, config, overrides, seed) for seed in args.seeds
             for table, label, config, overrides in ROWS
             if (not args.tables or table in args.tables) and run_name(table, label, seed) not in done]
-    print(f"{len(jobs)} run(s) to go, {args.jobs} at a time", flush=True)
+    run_and_record(jobs, lambda job: train_one(out, *job, args.extra), results, args.jobs,
+                   lambda r: f"last {r['last_top1']:.1f} best {r['best_top1']:.1f}")
+
+
+def run_and_record(jobs: list, train, results: Path, workers: int, summary) -> None:
+    """`train(job)` for every job, `workers` at a time; each finished run's record (a dict, None
+    when it failed) is appended to `results` as one JSON line at once, and `summary(record)` printed."""
+    print(f"{len(jobs)} run(s) to go, {workers} at a time", flush=True)
 
     def one(job):
-        table, label, config, overrides, seed = job
-        result = train_one(out, table, label, config, overrides, seed, args.extra)
+        result = train(job)
         if result:
-            with open(results, "a") as handle:  # one line per finished run, written at once
+            with open(results, "a") as handle:
                 handle.write(json.dumps(result) + "\n")
-            print(f"{result['run']}: last {result['last_top1']:.1f} best {result['best_top1']:.1f} "
-                  f"({result['minutes']:.1f} min)", flush=True)
+            print(f"{result['run']}: {summary(result)} ({result['minutes']:.1f} min)", flush=True)
 
-    with ThreadPoolExecutor(args.jobs) as pool:
+    with ThreadPoolExecutor(workers) as pool:
         list(pool.map(one, jobs))
 
 

@@ -25,12 +25,12 @@ import statistics
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from ablation import COCODIFF as ISSUE4_COCODIFF  # noqa: E402  (a sibling script)
+from ablation import run_and_record  # noqa: E402
 
 from cocodiff.checkpoint import load_checkpoint
 from cocodiff.training.significance import bootstrap_interval, holm, mcnemar, variance_ratio, welch
@@ -141,18 +141,8 @@ def run(args: argparse.Namespace) -> None:
     results = Path(args.results)
     done = {r["run"] for r in read_records(results)}
     jobs = [(arm, seed) for seed in args.seeds for arm in args.arms if run_name(arm, seed, args.fold) not in done]
-    print(f"{len(jobs)} run(s) to go, {args.jobs} at a time", flush=True)
-
-    def one(job):
-        result = train_one(args, *job)
-        if result:
-            with open(results, "a") as handle:  # one line per finished run, written at once
-                handle.write(json.dumps(result) + "\n")
-            print(f"{result['run']}: last {result['last_top1']:.1f} mean-last-3 {result['mean_last3_top1']:.1f} "
-                  f"({result['minutes']:.1f} min)", flush=True)
-
-    with ThreadPoolExecutor(args.jobs) as pool:
-        list(pool.map(one, jobs))
+    run_and_record(jobs, lambda job: train_one(args, *job), results, args.jobs,
+                   lambda r: f"last {r['last_top1']:.1f} mean-last-3 {r['mean_last3_top1']:.1f}")
 
 
 def paired_mcnemar(logits_dir: Path, arm: str, base: str, seeds: list[int], fold: str) -> float | None:

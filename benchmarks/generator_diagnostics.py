@@ -66,9 +66,9 @@ def pooled_features(trainer: Trainer, samples, seed: int) -> tuple[torch.Tensor,
     real, generated, labels = [], [], []
     for x, y in clips(dataset, list(range(len(dataset)))):
         features = model.encoder.forward_features(x.float())
-        z0, _, made = aux.training_path(features, y)
+        x0, _, _, made = aux.training_path(features, y)
         real.append(model.classifier.pool(features))
-        generated.append(aux.latent.pool(aux.standardiser.inverse(made)))
+        generated.append(aux.latent.pool(aux.standardiser.inverse(made, like=x0)))
         labels.append(y)
     return torch.cat(real), torch.cat(generated), torch.cat(labels)
 

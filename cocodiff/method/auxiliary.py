@@ -146,8 +146,9 @@ class CoCoDiff(nn.Module):
         return sum(sem) / len(sem) if sem else latent.new_zeros(())
 
     # ---- training ---------------------------------------------------------------------------
-    def training_path(self, features: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(z0, the denoiser's estimate at a random t, the generated latent), standardised units.
+    def training_path(self, features: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(x0 in feature units; then z0, the denoiser's estimate at a random t and the generated
+        latent, in standardised units).
 
         What one training step makes of real features (N, M, C', T', V); `forward` turns it into
         losses, and the diagnostics measure it on saved checkpoints.
@@ -162,12 +163,12 @@ class CoCoDiff(nn.Module):
         t = self.schedule.sample_timesteps(z0.shape[0], c.t_max, device=z0.device)
         x_t = self.schedule.add_noise(source, torch.randn_like(source), t)
         estimate = self.denoise(x_t, t, labels, training=self.training)
-        return z0, estimate, self._generated(z0, estimate, labels)
+        return x0, z0, estimate, self._generated(z0, estimate, labels)
 
     def forward(self, features: Tensor, labels: Tensor, classifier: Classifier) -> dict[str, Tensor]:
         """The unweighted auxiliary losses for one batch of real features (N, M, C', T', V)."""
-        z0, estimate, generated = self.training_path(features, labels)
-        pooled = self.latent.pool(self.standardiser.inverse(generated, like=self.latent(features)))
+        x0, z0, estimate, generated = self.training_path(features, labels)
+        pooled = self.latent.pool(self.standardiser.inverse(generated, like=x0))
         drift = (self.latent.pool(generated) - self.latent.pool(z0)).detach().pow(2).mean().sqrt()
         semantic_source = z0 if self.config.semantic == "real" else generated
         return {"diff": diffusion_loss(estimate, z0), "gen": generation_loss(classifier.head(pooled), labels),
