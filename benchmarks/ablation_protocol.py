@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -35,29 +36,47 @@ from ablation import run_and_record  # noqa: E402
 from cocodiff.checkpoint import load_checkpoint
 from cocodiff.training.significance import bootstrap_interval, holm, mcnemar, variance_ratio, welch
 
-CONFIG = "configs/ucla_joint_cpu.yaml"
+UCLA = "configs/ucla_joint_cpu.yaml"
 DEV = ["data.train_split=view1", "data.val_split=view2"]
-# fold (and regime) -> (run-name prefix, table, overrides). "standard" (views 1+2 -> view 3) is
-# NW-UCLA's test protocol: run it once, for the comparison declared in docs/results.md, never to
-# tune. The regimes ask where feature-space diversity pays: with a quarter of the training clips,
-# or with the published width and a longer schedule (for a GPU: about 16x a CPU run's compute).
-FOLDS = {"dev": ("dev_v1_to_v2", "ucla_dev_view1_to_view2", DEV),
-         "dev_quarter": ("dev_v1_to_v2_quarter", "ucla_dev_view1_to_view2_quarter", DEV + ["data.train_fraction=0.25"]),
-         "dev_budget": ("dev_v1_to_v2_budget", "ucla_dev_view1_to_view2_budget",
-                        DEV + ["model.base_channels=64", "optim.epochs=60", "optim.milestones=[40,50]",
-                               "optim.warmup_epochs=5"]),
-         "standard": ("std_v12_to_v3", "ucla_xview", ["data.train_split=xview_train", "data.val_split=xview_val"]),
+
+
+class Fold(NamedTuple):
+    prefix: str  # of the run names
+    table: str  # the records' "table": what report groups by
+    overrides: list[str]
+    config: str = UCLA
+    dataset: str = ""  # "": the --data file
+
+
+# "standard" (views 1+2 -> view 3) is NW-UCLA's test protocol: run it once, for the comparison
+# declared in docs/results.md, never to tune. The regimes ask where feature-space diversity pays:
+# with a quarter of the training clips, or with the published width and a longer schedule (for a
+# GPU: about 16x a CPU run's compute). "embedded" is the main job (`python -m cocodiff.train`'s
+# own recipe, its synthetic validation split), for the decision on the default.
+FOLDS = {"dev": Fold("dev_v1_to_v2", "ucla_dev_view1_to_view2", DEV),
+         "dev_quarter": Fold("dev_v1_to_v2_quarter", "ucla_dev_view1_to_view2_quarter",
+                             DEV + ["data.train_fraction=0.25"]),
+         "dev_budget": Fold("dev_v1_to_v2_budget", "ucla_dev_view1_to_view2_budget",
+                            DEV + ["model.base_channels=64", "optim.epochs=60", "optim.milestones=[40,50]",
+                                   "optim.warmup_epochs=5"]),
+         "standard": Fold("std_v12_to_v3", "ucla_xview", ["data.train_split=xview_train", "data.val_split=xview_val"]),
          # UTD-MHAD cross-subject (odd subjects train, even test), with the configuration frozen on
          # NW-UCLA: --data is a `prepare utd` file; nothing is tuned on it.
-         "utd_xsub": ("utd_xsub", "utd_xsub", ["data.train_split=xsub_train", "data.val_split=xsub_val"])}
-ON = ["method.enabled=true"]
+         "utd_xsub": Fold("utd_xsub", "utd_xsub", ["data.train_split=xsub_train", "data.val_split=xsub_val"]),
+         "embedded": Fold("embedded", "embedded", [], "configs/embedded.yaml", dataset="embedded")}
+# The embedded fold's models are also measured on real people (issue 11's yardstick: UTD-MHAD's
+# 382 clips of the twelve actions shared with the embedded classes), with --real-people FILE.
+REAL_PEOPLE_MAP = "configs/class_maps/utd_mhad_to_embedded.txt"
+# Every arm names what it relies on, so that no record changes meaning when a default does.
+OFF = ["method.enabled=false"]
+ON = ["method.enabled=true", "method.semantic=generated", "method.soft_targets=false"]
 FIRST_DESIGN = ISSUE4_COCODIFF  # one-step estimate, one RMS, no skip path, no warm-up
 REAL_SOFT = ["method.semantic=real", "method.soft_targets=true"]
 FAR = ["method.t_max=1000"]  # sampling may start from pure noise: class-conditional generation
 # arm name -> (row label, overrides). "baseline" is the backbone alone. The controls' noise_drift
 # is the drift the matching sampled arm logged (its mean train_drift over epochs 3 to 20).
 ARMS = {
-    "baseline": ("CTR-GCN baseline", []),
+    "baseline": ("CTR-GCN baseline", OFF),
     "first_design": ("first design (one-step estimate, gradient through the denoiser)", FIRST_DESIGN),
     "sampled": ("sampled generator, L_sem on generated features", ON),
     "sampled_real_soft": ("sampled generator, L_sem on real features, soft targets", ON + REAL_SOFT),
@@ -70,7 +89,7 @@ ARMS = {
     "sampled_far": ("sampled generator from up to t = 1000, L_sem on real features, soft targets",
                     ON + REAL_SOFT + FAR),
     "gaussian_far": ("Gaussian noise at sampled_far's drift, L_sem on real features, soft targets (control)",
-                     ON + REAL_SOFT + ["method.generator=gaussian", "method.noise_drift=DRIFT_FAR"]),
+                     ON + REAL_SOFT + ["method.generator=gaussian", "method.noise_drift=0.155"]),
     "sampled_no_sem": ("sampled generator, no L_sem", ON + ["method.loss_sem=0"]),
     "gaussian": ("Gaussian feature noise (control)", ON + ["method.generator=gaussian", "method.loss_sem=0"]),
     "class_covariance": ("class-covariance noise, ISDA-style (control)",
@@ -81,7 +100,7 @@ ARMS = {
 
 
 def run_name(arm: str, seed: int, fold: str = "dev") -> str:
-    return f"{FOLDS[fold][0]}_{arm}_s{seed}"
+    return f"{FOLDS[fold].prefix}_{arm}_s{seed}"
 
 
 def read_records(path: Path) -> list[dict]:
@@ -90,21 +109,25 @@ def read_records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def commit() -> str:
+def commit(results: Path) -> str:
+    """HEAD's hash, "+uncommitted" when tracked files differ from it (the records file itself,
+    which every finished run appends to, does not count)."""
     result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            f":(exclude){results}"], capture_output=True, text=True)
     return result.stdout.strip() + ("+uncommitted" if dirty.stdout.strip() else "")
 
 
-def record(run_dir: Path, arm: str, seed: int, fold: str, command: list[str], minutes: float) -> dict:
+def record(run_dir: Path, arm: str, seed: int, fold: str, command: list[str], minutes: float,
+           results: Path) -> dict:
     history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     epochs = [h for h in history if "val_top1" in h and "epoch" in h]
     val = [round(h["val_top1"], 2) for h in epochs]
     terms = {name: [round(h[f"train_{name}"], 4) for h in epochs] for name in ("ce", "diff", "gen", "sem", "drift")
              if f"train_{name}" in epochs[-1]}
     method = load_checkpoint(run_dir / "last.pt")["config"]["method"]  # resolved: defaults may change later
-    return {"run": run_name(arm, seed, fold), "table": FOLDS[fold][1], "arm": arm, "row": ARMS[arm][0], "seed": seed,
-            "commit": commit(), "command": " ".join(command), "overrides": ARMS[arm][1], "method": method,
+    return {"run": run_name(arm, seed, fold), "table": FOLDS[fold].table, "arm": arm, "row": ARMS[arm][0], "seed": seed,
+            "commit": commit(results), "command": " ".join(command), "overrides": ARMS[arm][1], "method": method,
             "last_top1": round(val[-1], 3), "mean_last3_top1": round(statistics.mean(val[-3:]), 3),
             "best_top1": max(val), "last_train_top1": round(epochs[-1]["train_top1"], 3),
             "val_top1_by_epoch": val, "train_top1_by_epoch": [round(h["train_top1"], 2) for h in epochs],
@@ -115,7 +138,8 @@ def train_one(args: argparse.Namespace, arm: str, seed: int) -> dict | None:
     out = Path(args.out)
     name = run_name(arm, seed, args.fold)
     run_dir = out / "runs" / name
-    command = ["python", "-m", "cocodiff.train", "--config", CONFIG, f"data.dataset={args.data}", *FOLDS[args.fold][2],
+    fold = FOLDS[args.fold]
+    command = ["python", "-m", "cocodiff.train", "--config", fold.config, f"data.dataset={fold.dataset or args.data}", *fold.overrides,
                f"seed={seed}", "threads=1", *ARMS[arm][1], *args.extra]
     launch = [sys.executable, *command[1:], f"name={name}", f"out_dir={out / 'runs'}"]
     if (run_dir / "last.pt").exists():
@@ -126,11 +150,23 @@ def train_one(args: argparse.Namespace, arm: str, seed: int) -> dict | None:
     if code != 0:
         print(f"FAILED {name} (exit {code}); see {out / 'logs' / (name + '.log')}", flush=True)
         return None
-    result = record(run_dir, arm, seed, args.fold, command, (time.time() - start) / 60)
+    result = record(run_dir, arm, seed, args.fold, command, (time.time() - start) / 60, Path(args.results))
+    if args.fold == "embedded" and args.real_people:
+        result["real_people_top1"] = real_people_top1(run_dir / "best.pt", args.real_people, out / "logs" / f"{name}.log")
     logits = Path(args.results).with_name(Path(args.results).stem + "_logits")
     logits.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(run_dir / "val_logits.npz", logits / f"{name}.npz")
     return result
+
+
+def real_people_top1(checkpoint: Path, data: str, log: Path) -> float | None:
+    """Top-1 of an embedded model on the real clips of the classes it shares with UTD-MHAD."""
+    out = checkpoint.parent / "eval_real_people"
+    with open(log, "a") as handle:
+        code = subprocess.call([sys.executable, "-m", "cocodiff.evaluate", str(checkpoint), "--data", data,
+                                "--split", "all", "--class-map", REAL_PEOPLE_MAP, "--threads", "1", "--out", str(out)],
+                               stdout=handle, stderr=subprocess.STDOUT)
+    return round(json.loads((out / "metrics.json").read_text())["top1"], 3) if code == 0 else None
 
 
 def run(args: argparse.Namespace) -> None:
@@ -163,7 +199,7 @@ def report(args: argparse.Namespace) -> None:
     the baseline by default) with Welch's p (Holm-adjusted over the arms shown), a 95% bootstrap
     interval, a variance-ratio p, and McNemar's p on clip-level correctness where both arms'
     logits were kept."""
-    records = [r for r in read_records(Path(args.results)) if r["table"] == FOLDS[args.fold][1]]
+    records = [r for r in read_records(Path(args.results)) if r["table"] == FOLDS[args.fold].table]
     logits_dir = Path(args.results).with_name(Path(args.results).stem + "_logits")
     metric, reference = args.metric, args.against
     by_arm: dict[str, list[dict]] = {}
@@ -210,7 +246,8 @@ def main() -> None:
     parser.add_argument("--results", default="docs/ablation_dev_results.jsonl")
     parser.add_argument("--against", default="baseline", choices=list(ARMS), help="report: the reference arm")
     parser.add_argument("--arms-shown", nargs="*", default=[], help="report: only these arms (and the reference)")
-    parser.add_argument("--metric", default="mean_last3_top1", choices=("mean_last3_top1", "last_top1"))
+    parser.add_argument("--metric", default="mean_last3_top1", choices=("mean_last3_top1", "last_top1", "real_people_top1"))
+    parser.add_argument("--real-people", default="", help="embedded fold: a `prepare utd` file to measure on")
     parser.add_argument("--extra", nargs="*", default=[], help="overrides added to every run")
     args = parser.parse_args()
     run(args) if args.command == "run" else report(args)
