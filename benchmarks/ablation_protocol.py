@@ -34,7 +34,7 @@ from ablation import COCODIFF as ISSUE4_COCODIFF  # noqa: E402  (a sibling scrip
 from ablation import run_and_record  # noqa: E402
 
 from cocodiff.checkpoint import load_checkpoint
-from cocodiff.training.significance import bootstrap_interval, holm, mcnemar, variance_ratio, welch
+from cocodiff.training.significance import bootstrap_interval, holm, mcnemar, paired, variance_ratio, welch
 
 UCLA = "configs/ucla_joint_cpu.yaml"
 DEV = ["data.train_split=view1", "data.val_split=view2"]
@@ -197,8 +197,9 @@ def paired_mcnemar(logits_dir: Path, arm: str, base: str, seeds: list[int], fold
 def report(args: argparse.Namespace) -> None:
     """A markdown table: each arm's mean ± SD, its difference from the reference arm (`--against`,
     the baseline by default) with Welch's p (Holm-adjusted over the arms shown), a 95% bootstrap
-    interval, a variance-ratio p, and McNemar's p on clip-level correctness where both arms'
-    logits were kept."""
+    interval, a variance-ratio p, the paired t-test's p over the seeds both arms ran (seed s is the
+    same initialisation and batch order in every arm), and McNemar's p on clip-level correctness
+    where both arms' logits were kept."""
     records = [r for r in read_records(Path(args.results)) if r["table"] == FOLDS[args.fold].table]
     logits_dir = Path(args.results).with_name(Path(args.results).stem + "_logits")
     metric, reference = args.metric, args.against
@@ -212,7 +213,7 @@ def report(args: argparse.Namespace) -> None:
     adjusted = dict(zip(tests, holm([t.p_value for t in tests.values()]))) if tests else {}
     print(f"metric: {metric}; differences against: {ARMS[reference][0]}\n\n"
           "| arm | seeds | mean ± SD | train top-1 | drift | difference [95% CI] | Welch p (Holm) | "
-          "variance p | McNemar p |\n|---|---|---|---|---|---|---|---|---|")
+          "variance p | paired p | McNemar p |\n|---|---|---|---|---|---|---|---|---|---|")
     for arm in [reference, *arms]:
         rows = sorted(by_arm.get(arm, []), key=lambda r: r["seed"])
         if not rows:
@@ -225,13 +226,18 @@ def report(args: argparse.Namespace) -> None:
         spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
         line = f"| {ARMS[arm][0]} | {len(rows)} | {statistics.mean(values):.2f}{spread} | {train:.1f} | {drift} |"
         if arm not in tests:
-            print(line + " | | | |")
+            print(line + " | | | | |")
             continue
         low, high = bootstrap_interval(base, values)
         variance = variance_ratio(base, values).p_value
-        paired = paired_mcnemar(logits_dir, arm, reference, [r["seed"] for r in rows], args.fold)
+        base_by_seed = {r["seed"]: r[metric] for r in by_arm[reference]}
+        shared = [r for r in rows if r["seed"] in base_by_seed]
+        seed_pairs = (paired([base_by_seed[r["seed"]] for r in shared], [r[metric] for r in shared]).p_value
+                      if len(shared) >= 2 else None)
+        clips = paired_mcnemar(logits_dir, arm, reference, [r["seed"] for r in rows], args.fold)
         print(f"{line} {tests[arm].difference:+.2f} [{low:+.2f}, {high:+.2f}] | {tests[arm].p_value:.3f} "
-              f"({adjusted[arm]:.3f}) | {variance:.3f} | {'-' if paired is None else f'{paired:.3f}'} |")
+              f"({adjusted[arm]:.3f}) | {variance:.3f} | {'-' if seed_pairs is None else f'{seed_pairs:.3f}'} | "
+              f"{'-' if clips is None else f'{clips:.3f}'} |")
 
 
 def main() -> None:

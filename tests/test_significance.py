@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from cocodiff.training.significance import (bootstrap_interval, holm, mcnemar, power, seeds_needed, variance_ratio,
-                                            welch)
+from cocodiff.training.significance import (bootstrap_interval, holm, mcnemar, paired, power, seeds_needed,
+                                            variance_ratio, welch)
 
 BASELINE = [83.6, 84.3, 83.0]  # issue 4's CTR-GCN baseline on NW-UCLA, seeds 0-2
 COCODIFF = [81.5, 84.3, 78.87931034482759]  # ... and + coarse and fine (docs/ablation_results.jsonl)
@@ -20,6 +20,18 @@ def test_welch_matches_scipy_and_points_b_minus_a():
     assert result.difference == pytest.approx(np.mean(COCODIFF) - np.mean(BASELINE))
     assert result.p_value == pytest.approx(reference.pvalue) and result.statistic == pytest.approx(reference.statistic)
     assert result.p_value > 0.2  # issue 4's verdict: no difference beyond seed noise
+
+
+def test_the_paired_test_matches_scipy_and_sees_what_seed_luck_hides():
+    rng = np.random.default_rng(2)
+    luck = rng.normal(0, 3, 10)  # each seed's luck, shared by both arms
+    a, b = 72 + luck, 72.8 + luck + rng.normal(0, 0.5, 10)
+    result = paired(a, b)
+    reference = stats.ttest_rel(b, a)
+    assert result.difference == pytest.approx(np.mean(b - a)) and result.p_value == pytest.approx(reference.pvalue)
+    assert result.p_value < 0.01 < welch(a, b).p_value  # the unpaired test drowns in the luck
+    with pytest.raises(ValueError, match="3 and 2 runs"):
+        paired([1, 2, 3], [1, 2])
 
 
 def test_the_bootstrap_interval_holds_the_difference_and_shrinks_with_more_runs():

@@ -4,6 +4,8 @@ Each arm is a set of runs that differ only in their seed; a run gives one number
 last-epoch top-1). Between two arms:
 
 - `welch`: Welch's t-test on the means (no equal-variance assumption);
+- `paired`: the t-test on per-seed differences, where seed s means the same initialisation and
+  batch order in both arms (so a seed's luck cancels out);
 - `bootstrap_interval`: a percentile bootstrap interval for the difference of means;
 - `variance_ratio`: the ratio of the variances with the Brown-Forsythe test (Levene's test
   about medians: robust where a few seeds diverge), for "does this arm widen the spread";
@@ -42,6 +44,17 @@ def welch(a: Sequence[float], b: Sequence[float]) -> Comparison:
     x, y = _values(a, "a"), _values(b, "b")
     result = stats.ttest_ind(y, x, equal_var=False)
     return Comparison(float(y.mean() - x.mean()), float(result.pvalue), float(result.statistic))
+
+
+def paired(a: Sequence[float], b: Sequence[float]) -> Comparison:
+    """The paired t-test on b[i] - a[i] (run i of both arms shares its seed)."""
+    from scipy import stats
+
+    x, y = _values(a, "a"), _values(b, "b")
+    if len(x) != len(y):
+        raise ValueError(f"paired: the arms have {len(x)} and {len(y)} runs")
+    result = stats.ttest_rel(y, x)
+    return Comparison(float((y - x).mean()), float(result.pvalue), float(result.statistic))
 
 
 def bootstrap_interval(a: Sequence[float], b: Sequence[float], *, level: float = 0.95, resamples: int = 20_000,
