@@ -4,6 +4,8 @@
 #
 #   bash benchmarks/confirm_on_gpu.sh [NW-UCLA all_sqe folder] [output folder]
 #   ARMS="baseline sampled_far gaussian_far" SEEDS="0 1 2 3 4 5 6 7 8 9" FOLD=dev bash benchmarks/confirm_on_gpu.sh
+#   ARMS="baseline sampled_real_soft" FOLD=standard bash benchmarks/confirm_on_gpu.sh   # the declared comparison
+#   FOLD=dev_budget ARMS="baseline sampled_real_soft" bash benchmarks/confirm_on_gpu.sh # the published width, 60 epochs
 #
 # Every run is the CPU recipe (configs/ucla_joint_cpu.yaml) with device=cuda, one process per
 # run, as many processes as there are cores less two. Records go to OUT/results.jsonl (and the

@@ -76,9 +76,12 @@ class OptimConfig:
 
 @dataclass
 class MethodConfig:
-    """The CoCoDiff auxiliary (training only); `enabled: false` trains the backbone alone."""
+    """The CoCoDiff auxiliary (training only); `enabled: false` trains the backbone alone.
 
-    enabled: bool = False
+    The defaults are the configuration frozen by issue 14's development fold (docs/results.md):
+    the sampled generator, L_sem on the real features with soft targets from the texts."""
+
+    enabled: bool = True
     # which text conditions the denoiser; "label" = a learned class embedding instead (a control)
     text: Literal["none", "coarse", "fine", "both", "label"] = "both"
     text_file: str = ""  # a corpus (.json, or GAP-style .txt); "" = the text shipped for the dataset
@@ -92,8 +95,8 @@ class MethodConfig:
     noise_drift: float = 0.3  # gaussian / class_covariance: RMS offset per channel, standardised units
     standardise: Literal["channel", "global"] = "channel"  # latent units: per-channel z-score, or one RMS
     skip: bool = True  # the denoiser predicts a correction to sqrt(abar) x_t (a skip path)
-    semantic: Literal["real", "generated"] = "generated"  # which features L_sem ties to the text
-    soft_targets: bool = False  # L_sem's targets from the texts' own similarities, not one-hot
+    semantic: Literal["real", "generated"] = "real"  # which features L_sem ties to the text
+    soft_targets: bool = True  # L_sem's targets from the texts' own similarities, not one-hot
     grad_to_backbone: bool = True  # one_step only: L_diff, L_gen and L_sem reach the backbone through x_t
     schedule: Literal["linear", "cosine"] = "cosine"
     num_steps: int = 1000

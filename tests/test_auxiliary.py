@@ -41,6 +41,9 @@ def batch(n: int = 4, t: int = 8, seed: int = 1):
 
 
 def auxiliary(model, *, latent="parts", text="both", seed=0, **options) -> CoCoDiff:
+    # L_sem on the generated features unless a test says otherwise: the paths below are about
+    # what the generator's output reaches (the default ties L_sem to the real features).
+    options = {"semantic": "generated", "soft_targets": False, **options}
     config = MethodConfig(enabled=True, latent=latent, text=text, width=16, depth=1, heads=2,
                           num_steps=100, t_max=40, **options)
     torch.manual_seed(seed)

@@ -132,7 +132,30 @@ def test_the_method_adds_nothing_to_the_deployed_model(tiny_data, tmp_path, caps
     assert set(terms) == {"ce", "diff", "gen", "sem", "drift"}
 
 
-# ---- 2. without the method -----------------------------------------------------------------------
+# ---- 2. on by default; without the method -------------------------------------------------------
+
+def test_the_main_job_trains_with_the_frozen_configuration_by_default(tiny_data, tmp_path, capsys):
+    argv = [a for a in tiny(tiny_data, tmp_path, "default", "optim.epochs=1", "method.width=16", "method.heads=2")
+            if a != "method.enabled=false"]  # tiny() turns the method off; the defaults turn it on
+    assert "CoCoDiff auxiliary: on" in trained(argv, capsys)
+    checkpoint = load_checkpoint(tmp_path / "default" / "last.pt")
+    assert checkpoint["auxiliary"], "the default run saved no auxiliary"
+    method = checkpoint["config"]["method"]
+    assert (method["generator"], method["semantic"], method["soft_targets"]) == ("sampled", "real", True)
+
+
+def test_own_data_without_class_text_says_how_to_go_on(tiny_data, tmp_path, capsys):
+    from cocodiff.data.annotations import load_annotations, save_annotations
+
+    content = load_annotations(tiny_data)
+    content["meta"]["dataset"] = "my_lab_recordings"
+    save_annotations(content, tmp_path / "own.pkl")
+    argv = [a for a in tiny(tmp_path / "own.pkl", tmp_path, "own") if a != "method.enabled=false"]
+    code, _, err = train(argv, capsys)
+    one_line_error(code, err, "no shipped class text for this dataset")
+    assert "method.text_file" in err and "method.enabled=false" in err
+    assert train(argv + ["method.enabled=false"], capsys)[0] == 0  # the backbone alone still trains
+
 
 def test_a_run_without_the_method_saves_an_empty_auxiliary(tiny_data, tmp_path, capsys):
     banner = trained(tiny(tiny_data, tmp_path, "plain", "optim.epochs=1"), capsys)

@@ -1,4 +1,5 @@
-"""Tiny training runs for tests: a config of 3 steps per epoch (batch 8 of 24 clips), width 8."""
+"""Tiny training runs for tests: a config of 3 steps per epoch (batch 8 of 24 clips), width 8, the
+backbone alone unless a test turns the CoCoDiff auxiliary on (`method.enabled=true`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from cocodiff.train import main
 def tiny(data: Path, out: Path, name: str, *extra: str) -> list[str]:
     return [f"data.dataset={data}", f"out_dir={out}", f"name={name}", "model.base_channels=8", "data.window=16",
             "optim.batch_size=8", "optim.epochs=2", "optim.warmup_epochs=1", "optim.milestones=[2]", "threads=1",
-            *extra]
+            "method.enabled=false", *extra]
 
 
 def train(argv: list[str], capsys) -> tuple[int, str, str]:

@@ -209,5 +209,6 @@ def shipped_corpus(dataset: str) -> Corpus:
     """The corpus that ships for a dataset name (`ntu60`, `ntu120`, `nw_ucla`, `embedded`)."""
     if dataset not in SHIPPED:
         raise DataError(dataset, f"no shipped class text for this dataset (have: {', '.join(sorted(SHIPPED))}); "
-                                 "set method.text_file to a corpus file")
+                                 "set method.text_file to a corpus file, or method.enabled=false to train "
+                                 "the backbone alone")
     return load_corpus(CORPORA_DIR / SHIPPED[dataset])
