@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                   "will ask for as user 'demo'")
     model = args.model or DEFAULT_MODEL
     if not model.exists():
-        hint = ("train the default model first with `python -m cocodiff.train` (about 5 minutes on 2 CPU cores)"
+        hint = ("train the default model first with `python -m cocodiff.train` (about 9 minutes on 2 CPU cores)"
                 if args.model is None else "check the path")
         raise CocodiffError(f"{model}: no such model file; {hint}, or pass --model PATH")
     from demo.app import MAX_UPLOAD, DemoModel, build_app
