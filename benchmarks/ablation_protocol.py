@@ -31,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ablation import COCODIFF as ISSUE4_COCODIFF  # noqa: E402  (a sibling script)
-from ablation import run_and_record  # noqa: E402
+from ablation import OFF, run_and_record  # noqa: E402
 
 from cocodiff.checkpoint import load_checkpoint
 from cocodiff.training.significance import bootstrap_interval, holm, mcnemar, paired, variance_ratio, welch
@@ -46,6 +46,7 @@ class Fold(NamedTuple):
     overrides: list[str]
     config: str = UCLA
     dataset: str = ""  # "": the --data file
+    real_people_map: str = ""  # a class map: with --real-people FILE, each model is also measured there
 
 
 # "standard" (views 1+2 -> view 3) is NW-UCLA's test protocol: run it once, for the comparison
@@ -63,14 +64,15 @@ FOLDS = {"dev": Fold("dev_v1_to_v2", "ucla_dev_view1_to_view2", DEV),
          # UTD-MHAD cross-subject (odd subjects train, even test), with the configuration frozen on
          # NW-UCLA: --data is a `prepare utd` file; nothing is tuned on it.
          "utd_xsub": Fold("utd_xsub", "utd_xsub", ["data.train_split=xsub_train", "data.val_split=xsub_val"]),
-         "embedded": Fold("embedded", "embedded", [], "configs/embedded.yaml", dataset="embedded")}
-# The embedded fold's models are also measured on real people (issue 11's yardstick: UTD-MHAD's
-# 382 clips of the twelve actions shared with the embedded classes), with --real-people FILE.
-REAL_PEOPLE_MAP = "configs/class_maps/utd_mhad_to_embedded.txt"
-# Every arm names what it relies on, so that no record changes meaning when a default does.
-OFF = ["method.enabled=false"]
-ON = ["method.enabled=true", "method.semantic=generated", "method.soft_targets=false"]
+         # The embedded models are also measured on real people (issue 11's yardstick: UTD-MHAD's
+         # 382 clips of the twelve actions shared with the embedded classes).
+         "embedded": Fold("embedded", "embedded", [], "configs/embedded.yaml", dataset="embedded",
+                          real_people_map="configs/class_maps/utd_mhad_to_embedded.txt")}
+# Every arm names what it relies on (OFF, or ON with where L_sem acts), so that no record changes
+# meaning when a default does.
+ON = ["method.enabled=true"]
 FIRST_DESIGN = ISSUE4_COCODIFF  # one-step estimate, one RMS, no skip path, no warm-up
+GENERATED = ["method.semantic=generated", "method.soft_targets=false"]  # L_sem as the first design had it
 REAL_SOFT = ["method.semantic=real", "method.soft_targets=true"]
 FAR = ["method.t_max=1000"]  # sampling may start from pure noise: class-conditional generation
 # arm name -> (row label, overrides). "baseline" is the backbone alone. The controls' noise_drift
@@ -78,7 +80,7 @@ FAR = ["method.t_max=1000"]  # sampling may start from pure noise: class-conditi
 ARMS = {
     "baseline": ("CTR-GCN baseline", OFF),
     "first_design": ("first design (one-step estimate, gradient through the denoiser)", FIRST_DESIGN),
-    "sampled": ("sampled generator, L_sem on generated features", ON),
+    "sampled": ("sampled generator, L_sem on generated features", ON + GENERATED),
     "sampled_real_soft": ("sampled generator, L_sem on real features, soft targets", ON + REAL_SOFT),
     "real_soft_text_only": ("L_sem on real features, soft targets; no L_gen (the text alone)",
                             ON + REAL_SOFT + ["method.loss_gen=0"]),
@@ -90,12 +92,12 @@ ARMS = {
                     ON + REAL_SOFT + FAR),
     "gaussian_far": ("Gaussian noise at sampled_far's drift, L_sem on real features, soft targets (control)",
                      ON + REAL_SOFT + ["method.generator=gaussian", "method.noise_drift=0.155"]),
-    "sampled_no_sem": ("sampled generator, no L_sem", ON + ["method.loss_sem=0"]),
-    "gaussian": ("Gaussian feature noise (control)", ON + ["method.generator=gaussian", "method.loss_sem=0"]),
+    "sampled_no_sem": ("sampled generator, no L_sem", ON + GENERATED + ["method.loss_sem=0"]),
+    "gaussian": ("Gaussian feature noise (control)", ON + GENERATED + ["method.generator=gaussian", "method.loss_sem=0"]),
     "class_covariance": ("class-covariance noise, ISDA-style (control)",
-                         ON + ["method.generator=class_covariance", "method.loss_sem=0"]),
-    "label": ("learned label embedding instead of text (control)", ON + ["method.text=label"]),
-    "shuffled": ("shuffled text (control)", ON + ["method.text_shuffle=true"]),
+                         ON + GENERATED + ["method.generator=class_covariance", "method.loss_sem=0"]),
+    "label": ("learned label embedding instead of text (control)", ON + GENERATED + ["method.text=label"]),
+    "shuffled": ("shuffled text (control)", ON + GENERATED + ["method.text_shuffle=true"]),
 }
 
 
@@ -151,20 +153,21 @@ def train_one(args: argparse.Namespace, arm: str, seed: int) -> dict | None:
         print(f"FAILED {name} (exit {code}); see {out / 'logs' / (name + '.log')}", flush=True)
         return None
     result = record(run_dir, arm, seed, args.fold, command, (time.time() - start) / 60, Path(args.results))
-    if args.fold == "embedded" and args.real_people:
-        result["real_people_top1"] = real_people_top1(run_dir / "best.pt", args.real_people, out / "logs" / f"{name}.log")
+    if fold.real_people_map and args.real_people:
+        result["real_people_top1"] = real_people_top1(run_dir / "best.pt", args.real_people, fold.real_people_map,
+                                                      out / "logs" / f"{name}.log")
     logits = Path(args.results).with_name(Path(args.results).stem + "_logits")
     logits.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(run_dir / "val_logits.npz", logits / f"{name}.npz")
     return result
 
 
-def real_people_top1(checkpoint: Path, data: str, log: Path) -> float | None:
-    """Top-1 of an embedded model on the real clips of the classes it shares with UTD-MHAD."""
+def real_people_top1(checkpoint: Path, data: str, class_map: str, log: Path) -> float | None:
+    """Top-1 of a model on the real clips of `data` whose classes `class_map` maps to its own."""
     out = checkpoint.parent / "eval_real_people"
     with open(log, "a") as handle:
         code = subprocess.call([sys.executable, "-m", "cocodiff.evaluate", str(checkpoint), "--data", data,
-                                "--split", "all", "--class-map", REAL_PEOPLE_MAP, "--threads", "1", "--out", str(out)],
+                                "--split", "all", "--class-map", class_map, "--threads", "1", "--out", str(out)],
                                stdout=handle, stderr=subprocess.STDOUT)
     return round(json.loads((out / "metrics.json").read_text())["top1"], 3) if code == 0 else None
 
@@ -253,7 +256,7 @@ def main() -> None:
     parser.add_argument("--against", default="baseline", choices=list(ARMS), help="report: the reference arm")
     parser.add_argument("--arms-shown", nargs="*", default=[], help="report: only these arms (and the reference)")
     parser.add_argument("--metric", default="mean_last3_top1", choices=("mean_last3_top1", "last_top1", "real_people_top1"))
-    parser.add_argument("--real-people", default="", help="embedded fold: a `prepare utd` file to measure on")
+    parser.add_argument("--real-people", default="", help="folds with a real-people class map (embedded): a `prepare utd` file to measure on")
     parser.add_argument("--extra", nargs="*", default=[], help="overrides added to every run")
     args = parser.parse_args()
     run(args) if args.command == "run" else report(args)

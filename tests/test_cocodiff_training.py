@@ -135,8 +135,8 @@ def test_the_method_adds_nothing_to_the_deployed_model(tiny_data, tmp_path, caps
 # ---- 2. on by default; without the method -------------------------------------------------------
 
 def test_the_main_job_trains_with_the_frozen_configuration_by_default(tiny_data, tmp_path, capsys):
-    argv = [a for a in tiny(tiny_data, tmp_path, "default", "optim.epochs=1", "method.width=16", "method.heads=2")
-            if a != "method.enabled=false"]  # tiny() turns the method off; the defaults turn it on
+    argv = tiny(tiny_data, tmp_path, "default", "optim.epochs=1", "method.width=16", "method.heads=2",
+                backbone_alone=False)
     assert "CoCoDiff auxiliary: on" in trained(argv, capsys)
     checkpoint = load_checkpoint(tmp_path / "default" / "last.pt")
     assert checkpoint["auxiliary"], "the default run saved no auxiliary"
@@ -150,7 +150,7 @@ def test_own_data_without_class_text_says_how_to_go_on(tiny_data, tmp_path, caps
     content = load_annotations(tiny_data)
     content["meta"]["dataset"] = "my_lab_recordings"
     save_annotations(content, tmp_path / "own.pkl")
-    argv = [a for a in tiny(tmp_path / "own.pkl", tmp_path, "own") if a != "method.enabled=false"]
+    argv = tiny(tmp_path / "own.pkl", tmp_path, "own", backbone_alone=False)
     code, _, err = train(argv, capsys)
     one_line_error(code, err, "no shipped class text for this dataset")
     assert "method.text_file" in err and "method.enabled=false" in err

@@ -10,10 +10,11 @@ from cocodiff.cli import run_cli
 from cocodiff.train import main
 
 
-def tiny(data: Path, out: Path, name: str, *extra: str) -> list[str]:
+def tiny(data: Path, out: Path, name: str, *extra: str, backbone_alone: bool = True) -> list[str]:
+    """`backbone_alone=False` leaves the method at its default (on)."""
     return [f"data.dataset={data}", f"out_dir={out}", f"name={name}", "model.base_channels=8", "data.window=16",
             "optim.batch_size=8", "optim.epochs=2", "optim.warmup_epochs=1", "optim.milestones=[2]", "threads=1",
-            "method.enabled=false", *extra]
+            *(["method.enabled=false"] if backbone_alone else []), *extra]
 
 
 def train(argv: list[str], capsys) -> tuple[int, str, str]:
