@@ -52,6 +52,28 @@ def default_out(checkpoint: Path) -> Path:
     return checkpoint.with_suffix(".onnx")
 
 
+def deploy_path(reference: Path) -> Path:
+    """NAME.deploy.onnx beside NAME.onnx."""
+    return reference.with_name(f"{reference.stem}.deploy.onnx")
+
+
+def graph_difference(first: Path, second: Path, clips: np.ndarray | None = None, seed: int = 0) -> float:
+    """The largest absolute difference between two ONNX files' outputs in onnxruntime, on the
+    real clips (when given) and on random clips of the same shape."""
+    from export.metadata import read_metadata
+    from export.verify import session
+
+    contract = read_metadata(first).contract
+    rng = np.random.default_rng(seed)
+    inputs = [rng.standard_normal((2, contract.num_persons, contract.window, len(contract.joints),
+                                   contract.in_channels)).astype(np.float32)]
+    if clips is not None and len(clips):
+        inputs.append(np.asarray(clips, dtype=np.float32))
+    runners = [session(Path(path).read_bytes()) for path in (first, second)]
+    return max(float(np.abs(a - b).max()) for x in inputs
+               for a, b in zip(*(runner.run(None, {"skeleton": x}) for runner in runners)))
+
+
 def rejected_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.rejected.onnx")
 
@@ -59,8 +81,13 @@ def rejected_path(out: Path) -> Path:
 def export_onnx(checkpoint: str | Path, out: str | Path | None = None, *, opset: int = DEFAULT_OPSET,
                 fp16: bool = False, with_features: bool = False, verify: bool = True,
                 tolerance: float | None = None, real_clips: np.ndarray | None = None,
-                log: Callable[[str], None] | None = None) -> OnnxExport:
-    """Export, verify and write atomically; `log` receives one line per verified shape."""
+                log: Callable[[str], None] | None = None, deploy: bool = False) -> OnnxExport:
+    """Export, verify and write atomically; `log` receives one line per verified shape.
+
+    `deploy`: the deployment graph instead (`cocodiff.models.ctrgcn_deploy`: batch norms folded,
+    a layout for ONNX runtimes), verified against the trained recogniser itself in float64, as
+    the reference graph is; its weights are folded ones, so they are counted but not the
+    recogniser's parameters. CTR-GCN only."""
     from cocodiff.checkpoint import load_recognizer
 
     check_opset(opset)
@@ -71,14 +98,16 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, *, opset:
         raise CocodiffError(f"{out}: would overwrite the checkpoint; choose another --out")
     contract = content["contract"]
     persons, window = contract.num_persons, contract.window
-    graph = ExportGraph(model, with_features).eval()
+    graph = ExportGraph(model, with_features).eval()  # the reference every graph is verified against
     clips = _checked_clips(real_clips, persons, graph)
-    exported = export_graph(graph, example_input(graph, persons, window), opset)
+    exported_module = ExportGraph(_deploy_form(model, checkpoint), with_features).eval() if deploy else graph
+    exported = export_graph(exported_module, example_input(graph, persons, window), opset)
     proto = to_float16(exported.model) if fp16 else exported.model
     metadata = {**onnx_metadata(contract, checkpoint),
                 **export_metadata(exporter=exported.exporter, opset=opset, precision="fp16" if fp16 else "fp32",
                                   outputs=graph.output_names, input_layout=INPUT_LAYOUT,
-                                  min_frames=exported.min_frames)}
+                                  min_frames=exported.min_frames),
+                "graph": "deploy" if deploy else "reference"}
     data = _finished(proto, metadata)
     shapes = verification_shapes(window, exported.min_frames) if verify else []
     checks: list[ShapeCheck] = []
@@ -89,10 +118,20 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, *, opset:
     rejected_path(out).unlink(missing_ok=True)  # a stale rejected graph would only confuse
     return OnnxExport(
         path=out, opset=opset, fp16=fp16, with_features=with_features,
-        parameters=weight_elements(proto, {name for name, _ in graph.named_parameters()}),
+        parameters=weight_elements(proto, {name for name, _ in exported_module.named_parameters()}),
         max_abs_error=max((c.max_abs_error for c in checks), default=float("nan")), checked_shapes=shapes,
-        metadata=metadata, torch_parameters=sum(p.numel() for p in graph.parameters()),
+        metadata=metadata, torch_parameters=sum(p.numel() for p in exported_module.parameters()),
         exporter=exported.exporter, min_frames=exported.min_frames, checks=checks, note=exported.note)
+
+
+def _deploy_form(model, checkpoint: Path):
+    from cocodiff.models.ctrgcn import CTRGCN
+    from cocodiff.models.ctrgcn_deploy import deploy_recognizer
+
+    if not isinstance(model.encoder, CTRGCN):
+        raise CocodiffError(f"{checkpoint}: a deploy graph exists for CTR-GCN only, this is "
+                            f"{type(model.encoder).__name__}: export the reference graph (no --deploy)")
+    return deploy_recognizer(model)
 
 
 def _finished(proto, metadata: dict[str, str]) -> bytes:

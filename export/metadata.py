@@ -65,6 +65,7 @@ def decode(props: Mapping[str, str], source: str) -> ExportMetadata:
             provenance[key] = json.loads(props[key])
         except json.JSONDecodeError:
             raise CocodiffError(f"{source}: ONNX metadata {key!r} is not valid JSON: {props[key][:60]!r}") from None
+    provenance["graph"] = props.get("graph", "reference")  # "deploy": the folded graph of export.onnx
     return ExportMetadata(contract, provenance)
 
 
