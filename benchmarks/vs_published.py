@@ -285,6 +285,24 @@ def _timed(call) -> float:
     return time.perf_counter() - start
 
 
+def model_files(workdir: Path) -> tuple[Path, Path]:
+    """The published-size checkpoint and its ONNX export, made once and reused while they load."""
+    from benchmarks.synthetic_model import synthetic_checkpoint
+    from cocodiff.checkpoint import load_checkpoint
+    from cocodiff.errors import CocodiffError
+    from export.exporter import export_onnx
+    from export.metadata import read_metadata
+
+    checkpoint, onnx_file = workdir / "published.pt", workdir / "published.onnx"
+    try:
+        load_checkpoint(checkpoint)
+        read_metadata(onnx_file)
+    except CocodiffError:  # missing, or written by another version
+        synthetic_checkpoint(checkpoint)
+        export_onnx(checkpoint, onnx_file, verify=True)
+    return checkpoint, onnx_file
+
+
 def live_updates(workdir: Path, threads: int) -> list[dict]:
     """The live recogniser's per-update cost for the embedded default model (live_latency.py)."""
     import subprocess
@@ -371,11 +389,9 @@ def main(argv=None) -> int:
         print(f"skipped: the published CTR-GCN code is not at {args.reference} (it is kept in "
               f"../shared/reference/ctrgcn_published; pass --reference FOLDER)")
         return 0
-    from benchmarks.live_latency import model_files
-
     parts = set(args.parts.split(","))
     args.workdir.mkdir(parents=True, exist_ok=True)
-    checkpoint, onnx_file = model_files(args.workdir, "published")
+    checkpoint, onnx_file = model_files(args.workdir)
     info = machine()
     print(f"# cocodiff vs the published CTR-GCN code: {info['cpu']}, {info['logical_cpus']} CPUs, torch "
           f"{info.get('torch')}, onnxruntime {info.get('onnxruntime')}, {args.threads} thread(s), load "

@@ -119,6 +119,7 @@ def deploy_export(tmp_path_factory):
     return checkpoint, folder / "best.onnx", folder / "best.deploy.onnx", printed.getvalue()
 
 
+@pytest.mark.slow
 def test_export_writes_a_verified_deploy_graph_beside_the_reference(deploy_export):
     from export.exporter import graph_difference
     from export.graph import op_types
@@ -136,6 +137,19 @@ def test_export_writes_a_verified_deploy_graph_beside_the_reference(deploy_expor
     assert "deploy graph: batch norms folded" in printed and f"wrote {deploy}" in printed
 
 
+@pytest.mark.slow
+def test_deploy_graph_has_only_operators_tensorrt_takes(deploy_export):
+    from export.graph import FORBIDDEN_OPS, op_types
+
+    ops = set(op_types(onnx.load(str(deploy_export[2]))))
+    assert not ops & FORBIDDEN_OPS
+    listed = Path(__file__).resolve().parents[2] / "shared" / "tensorrt_supported_ops.txt"
+    if listed.exists():
+        supported = {line.strip() for line in listed.read_text().splitlines() if line.strip() and line[0] != "#"}
+        assert ops <= supported, f"not in TensorRT's list: {sorted(ops - supported)}"
+
+
+@pytest.mark.slow
 def test_deploy_graph_matches_pytorch_at_other_batch_and_frames(deploy_export):
     from cocodiff.checkpoint import build_model, load_checkpoint
     from export.verify import session
@@ -149,6 +163,7 @@ def test_deploy_graph_matches_pytorch_at_other_batch_and_frames(deploy_export):
     assert np.abs(got - want).max() <= 1e-4 * max(1.0, np.abs(want).max())
 
 
+@pytest.mark.slow
 def test_no_deploy_graph_for_stgcn_or_when_asked_not_to(tmp_path):
     from cocodiff.cli import run_cli
     from export.exporter import export_onnx
@@ -162,3 +177,32 @@ def test_no_deploy_graph_for_stgcn_or_when_asked_not_to(tmp_path):
 
     with pytest.raises(CocodiffError, match="deploy graph exists for CTR-GCN only"):
         export_onnx(stgcn, tmp_path / "x.onnx", deploy=True)
+
+
+@pytest.mark.slow
+def test_int8_graph_keeps_the_contract_and_runs(deploy_export, tmp_path):
+    from export.graph import op_types
+    from export.metadata import read_metadata
+    from export.quantize import agreement, int8_path, write_int8
+
+    _, _, deploy, _ = deploy_export
+    calibration = np.random.default_rng(0).standard_normal((16, 2, 16, 25, 3)).astype(np.float32)
+    out = write_int8(deploy, tmp_path / int8_path(deploy).name, calibration)
+    assert out.name == "best.int8.onnx"
+    meta = read_metadata(out)
+    assert meta.provenance["precision"] == "int8" and meta.contract == read_metadata(deploy).contract
+    assert {"QuantizeLinear", "DequantizeLinear"} <= set(op_types(onnx.load(str(out))))
+    measured = agreement(deploy, out, calibration)
+    assert measured["clips"] == 16 and 0.0 <= measured["top1_agreement"] <= 1.0
+    assert 0 < measured["max_abs_difference"] < measured["logit_scale"]  # quantized: close, not equal
+
+
+@pytest.mark.slow
+def test_int8_without_training_clips_is_one_line(deploy_export, capsys):
+    from cocodiff.cli import run_cli
+    from export.onnx import main
+
+    checkpoint = deploy_export[0]
+    assert run_cli(main, [str(checkpoint), "--int8", "--no-deploy"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--int8 quantizes the float32 deploy graph" in err
