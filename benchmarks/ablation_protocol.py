@@ -79,6 +79,8 @@ FAR = ["method.t_max=1000"]  # sampling may start from pure noise: class-conditi
 # is the drift the matching sampled arm logged (its mean train_drift over epochs 3 to 20).
 ARMS = {
     "baseline": ("CTR-GCN baseline", OFF),
+    # issue 15: does bf16 autocast train as well as fp32? (the backbone alone, side by side)
+    "baseline_bf16": ("CTR-GCN baseline, bf16 autocast", OFF + ["precision=bf16"]),
     "first_design": ("first design (one-step estimate, gradient through the denoiser)", FIRST_DESIGN),
     "sampled": ("sampled generator, L_sem on generated features", ON + GENERATED),
     "sampled_real_soft": ("sampled generator, L_sem on real features, soft targets", ON + REAL_SOFT),

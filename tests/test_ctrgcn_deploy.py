@@ -198,7 +198,7 @@ def test_int8_graph_keeps_the_contract_and_runs(deploy_export, tmp_path):
 
 
 @pytest.mark.slow
-def test_int8_without_training_clips_is_one_line(deploy_export, capsys):
+def test_int8_needs_the_float32_deploy_graph(deploy_export, capsys):
     from cocodiff.cli import run_cli
     from export.onnx import main
 

@@ -189,7 +189,7 @@ class DeployCTRGCN(nn.Module):
 
 
 def deploy_recognizer(recognizer: Recognizer) -> Recognizer:
-    """The recogniser with its CTR-GCN encoder folded (the classifier is shared, not copied)."""
+    """The recogniser (in eval mode) with its CTR-GCN encoder folded; the classifier is shared."""
     if not isinstance(recognizer.encoder, CTRGCN):
         raise TypeError(f"only CTR-GCN has a deploy form, not {type(recognizer.encoder).__name__}")
-    return Recognizer(DeployCTRGCN.from_trained(recognizer.encoder.eval()), recognizer.classifier).eval()
+    return Recognizer(DeployCTRGCN.from_trained(recognizer.encoder), recognizer.classifier).eval()
