@@ -20,14 +20,17 @@ What it prints:
   between the ONNX file in onnxruntime (float32) and the published model in float64, absolute and
   relative to the largest logit;
 - inference at batch 1 (one 2-person 64-frame clip) and batch 16, for each runtime of ours
-  against the published code in PyTorch eager;
+  (PyTorch eager as trained and in its deploy form, the reference and the deploy ONNX graphs in
+  ONNX Runtime through serve's own backend, and with --int8 the int8 deploy graph) against the
+  published code in PyTorch eager;
 - a training step at batch 16 (forward, cross-entropy, backward, SGD with Nesterov momentum 0.9
-  and weight decay 4e-4), fp32, ours against the published code;
+  and weight decay 4e-4), ours in fp32 (default allocator, and with the allocator setting the
+  trainer makes) and under bf16 autocast, against the published code in fp32;
 - the roofline: GFLOPs per clip (counted by `torch.utils.flop_counter`), the GFLOP/s each
   runtime reaches, and the machine's fp32 matrix-product rate (a large sgemm in onnxruntime's and
   in PyTorch's BLAS, same threads): the practical ceiling for this arithmetic;
-- the live recogniser's cost per update for the embedded default model
-  (`benchmarks/live_latency.py`'s worker).
+- the live recogniser's cost per update for the embedded default model (benchmarks/live_latency.py,
+  run as a command).
 
 Pairing: every runtime lives in its own worker process (so thread pools do not fight within a
 process), and the parent has them run in turn, one call each per round, with a short pause
@@ -122,12 +125,21 @@ def inference_call(task: dict):
 
 
 def training_call(task: dict):
-    """One SGD step at batch 16 (fp32, eager) of the published model or ours."""
+    """One SGD step at batch 16 (eager) of the published model or ours: fp32 with the default
+    allocator; "pytorch-allocator" with the allocator setting `python -m cocodiff.train` makes
+    (`cocodiff.training.memory.keep_freed_memory`, process-wide); "pytorch-bf16" under bf16 autocast."""
+    from contextlib import nullcontext
+
     import torch
     import torch.nn.functional as F
 
     from cocodiff.models.ctrgcn import published_state_dict
 
+    if task["runtime"] == "pytorch-allocator":
+        from cocodiff.training.memory import keep_freed_memory
+
+        keep_freed_memory()
+    precision = torch.autocast("cpu", dtype=torch.bfloat16) if task["runtime"] == "pytorch-bf16" else nullcontext()
     torch.set_num_threads(task["threads"])
     torch.manual_seed(0)
     ours = our_model(Path(task["checkpoint"]))
@@ -142,7 +154,8 @@ def training_call(task: dict):
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), labels)
+        with precision:
+            loss = F.cross_entropy(model(x), labels)
         loss.backward()
         optimizer.step()
 
@@ -424,15 +437,17 @@ def main(argv=None) -> int:
             print(f"\ninference, batch {batch} ({batch} x 2 persons x 64 frames), ms per call:\n"
                   + markdown(rows, "ms"))
     if "training" in parts:
-        tasks = {name: {**base, "kind": "training", "runtime": name.split()[-1]}
-                 for name in ("published", "cocodiff pytorch")}
+        kinds = {"published": "published", "cocodiff fp32": "pytorch",
+                 "cocodiff fp32, the trainer's allocator setting": "pytorch-allocator",
+                 "cocodiff bf16 autocast": "pytorch-bf16"}
+        tasks = {name: {**base, "kind": "training", "runtime": kind} for name, kind in kinds.items()}
         rows = timing_rows(paired_times(tasks, args.train_rounds))
         for row in rows:
             row["samples_s"] = row["value"] = TRAIN_BATCH / (row["median_ms"] / 1000)
             own = flops["published" if row["runtime"] == "published" else "cocodiff"]
             row["gflop_s"] = 3 * own * TRAIN_BATCH / (row["median_ms"] / 1000)  # backward ~ 2x forward
         report["training_batch16"] = rows
-        print(f"\ntraining step, batch {TRAIN_BATCH}, fp32, samples/s (GFLOP/s counts backward as 2x forward):\n"
+        print(f"\ntraining step, batch {TRAIN_BATCH}, samples/s (GFLOP/s counts backward as 2x forward):\n"
               + markdown(rows, "samples/s"))
     if "live" in parts:
         report["live_embedded"] = live_updates(args.workdir, args.threads)
