@@ -33,8 +33,8 @@ What it prints:
   run as a command).
 
 Pairing: every runtime lives in its own worker process (so thread pools do not fight within a
-process), and the parent has them run in turn, one call each per round, with a short pause
-between calls so that no pool is still spinning when the next call starts. Each round gives one
+process), and the parent has them run in turn, one call each per round, with a pause between
+calls (0.2 s) so that no thread pool is still spinning when the next call starts. Each round gives one
 ratio per runtime (the published time over ours in that round), so slow drift in the machine's
 load cancels; the report gives the median time, the median ratio and a bootstrap 95% interval
 of that median.
@@ -60,7 +60,10 @@ DEFAULT_REFERENCE = ROOT.parent / "shared" / "reference" / "ctrgcn_published"
 PUBLISHED_GRAPH = {"graph": "graph.ntu_rgb_d.Graph", "graph_args": {"labeling_mode": "spatial"}}
 BATCHES = (1, 16)
 TRAIN_BATCH = 16
-PAUSE_S = 0.02  # between calls: longer than onnxruntime's pool spins after a run
+# Between calls. A runtime's worker threads keep spinning for a while after a call; 20 ms was
+# measured to be too short here (the deploy graph timed 32.0 ms at batch 1 and 2 threads with
+# it, 18.7 ms with 0.2 s), so the call after a spinning one was slowed by it.
+PAUSE_S = 0.2
 
 
 # ---- the models, each built inside its worker ----------------------------------------------------
@@ -177,7 +180,7 @@ def worker(connection, task: dict) -> None:
 
 # ---- pairing ---------------------------------------------------------------------------------------
 
-def paired_times(tasks: dict[str, dict], rounds: int) -> dict[str, list[float]]:
+def paired_times(tasks: dict[str, dict], rounds: int, pause: float = PAUSE_S) -> dict[str, list[float]]:
     """Seconds per call for every task, the tasks taking turns within each round."""
     context = mp.get_context("spawn")
     pipes, processes = {}, []
@@ -194,7 +197,7 @@ def paired_times(tasks: dict[str, dict], rounds: int) -> dict[str, list[float]]:
     for round_index in range(rounds):
         order = names[round_index % len(names):] + names[:round_index % len(names)]  # rotate who goes first
         for name in order:
-            time.sleep(PAUSE_S)
+            time.sleep(pause)
             pipes[name].send("run")
             times[name].append(pipes[name].recv())
     for pipe in pipes.values():
@@ -387,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, default=30, help="paired rounds at batch 1 (a third at batch 16)")
     parser.add_argument("--train-rounds", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--pause", type=float, default=PAUSE_S, help=f"seconds between calls (default {PAUSE_S})")
     parser.add_argument("--int8", action="store_true", help="also time the deploy graph quantized to int8")
     parser.add_argument("--onnx", nargs="*", default=[], metavar="NAME=FILE",
                         help="more ONNX files of the same checkpoint to time in onnxruntime (e.g. a deploy graph)")
@@ -429,7 +433,7 @@ def main(argv=None) -> int:
         for batch in BATCHES:
             tasks = {name: {**base, "kind": "inference", "runtime": kind, "batch": batch, "onnx": path}
                      for name, (kind, path, _) in runtimes.items()}
-            rows = timing_rows(paired_times(tasks, args.rounds if batch == 1 else max(3, args.rounds // 3)))
+            rows = timing_rows(paired_times(tasks, args.rounds if batch == 1 else max(3, args.rounds // 3), args.pause))
             for row in rows:
                 row["gflop_s"] = flops[runtimes[row["runtime"]][2]] * batch / (row["median_ms"] / 1000)
                 row["value"] = row["median_ms"]
@@ -441,7 +445,7 @@ def main(argv=None) -> int:
                  "cocodiff fp32, the trainer's allocator setting": "pytorch-allocator",
                  "cocodiff bf16 autocast": "pytorch-bf16"}
         tasks = {name: {**base, "kind": "training", "runtime": kind} for name, kind in kinds.items()}
-        rows = timing_rows(paired_times(tasks, args.train_rounds))
+        rows = timing_rows(paired_times(tasks, args.train_rounds, args.pause))
         for row in rows:
             row["samples_s"] = row["value"] = TRAIN_BATCH / (row["median_ms"] / 1000)
             own = flops["published" if row["runtime"] == "published" else "cocodiff"]
