@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.proc_memory import reset_peak_rss, rss_mb  # noqa: E402
+from benchmarks.synthetic_model import model_files  # noqa: E402  (torch imported inside)
 
 MODELS = {
     "embedded": {"base_channels": 16, "persons": 1, "classes": 12, "window": 32},
@@ -47,24 +48,6 @@ MODELS = {
 }
 BACKENDS = ("pytorch", "onnxruntime")
 SAMPLE = ROOT.parent / "shared" / "data" / "ntu" / "skeleton" / "S001C001P001R001A001.skeleton"
-
-
-def model_files(workdir: Path, model: str) -> tuple[Path, Path]:
-    """The model's checkpoint and ONNX file, made once and reused while this cocodiff reads them."""
-    from benchmarks.synthetic_model import synthetic_checkpoint
-    from cocodiff.checkpoint import load_checkpoint
-    from cocodiff.errors import CocodiffError
-    from export.exporter import export_onnx
-    from export.metadata import read_metadata
-
-    checkpoint, onnx_file = workdir / f"{model}.pt", workdir / f"{model}.onnx"
-    try:
-        load_checkpoint(checkpoint)
-        read_metadata(onnx_file)
-    except CocodiffError:  # missing, or written by another version
-        synthetic_checkpoint(checkpoint, **MODELS[model], clip_seconds=3.0)
-        export_onnx(checkpoint, onnx_file, verify=True)
-    return checkpoint, onnx_file
 
 
 def stream_frames(count: int):
@@ -165,7 +148,7 @@ def main() -> int:
           f"{'peak MiB':>9s} {'setup s':>8s} {'stream KiB':>10s}")
     results = []
     for model in args.models.split(","):
-        checkpoint, onnx_file = model_files(args.workdir, model)
+        checkpoint, onnx_file = model_files(args.workdir, model, **MODELS[model], clip_seconds=3.0)
         for backend in args.backends.split(","):
             path = checkpoint if backend == "pytorch" else onnx_file
             command = [sys.executable, __file__, "--worker", str(path), backend, "--threads", str(args.threads),

@@ -39,6 +39,24 @@ def synthetic_checkpoint(path: Path, backbone: str = "ctrgcn", *, base_channels:
     return path
 
 
+def model_files(workdir: Path, name: str, **options) -> tuple[Path, Path]:
+    """`workdir/NAME.pt` (a `synthetic_checkpoint` with `options`) and its verified ONNX export,
+    made once and reused while this cocodiff can read them."""
+    from cocodiff.checkpoint import load_checkpoint
+    from cocodiff.errors import CocodiffError
+    from export.exporter import export_onnx
+    from export.metadata import read_metadata
+
+    checkpoint, onnx_file = workdir / f"{name}.pt", workdir / f"{name}.onnx"
+    try:
+        load_checkpoint(checkpoint)
+        read_metadata(onnx_file)
+    except CocodiffError:  # missing, or written by another version
+        synthetic_checkpoint(checkpoint, **options)
+        export_onnx(checkpoint, onnx_file, verify=True)
+    return checkpoint, onnx_file
+
+
 def trained_like(model, joints: int, seed: int = 0, persons: int = 2):
     """Random weights with the statistics of a trained network: CTR-GCN's alpha at 0.5, BN
     scales near 1, and BN running statistics measured on random clips (so activations stay

@@ -253,7 +253,6 @@ def gflops_per_clip(checkpoint: Path, reference: Path) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     from cocodiff.models.ctrgcn import published_state_dict
-
     from cocodiff.models.ctrgcn_deploy import deploy_recognizer
 
     ours = our_model(checkpoint).eval()
@@ -301,24 +300,6 @@ def _timed(call) -> float:
     return time.perf_counter() - start
 
 
-def model_files(workdir: Path) -> tuple[Path, Path]:
-    """The published-size checkpoint and its ONNX export, made once and reused while they load."""
-    from benchmarks.synthetic_model import synthetic_checkpoint
-    from cocodiff.checkpoint import load_checkpoint
-    from cocodiff.errors import CocodiffError
-    from export.exporter import export_onnx
-    from export.metadata import read_metadata
-
-    checkpoint, onnx_file = workdir / "published.pt", workdir / "published.onnx"
-    try:
-        load_checkpoint(checkpoint)
-        read_metadata(onnx_file)
-    except CocodiffError:  # missing, or written by another version
-        synthetic_checkpoint(checkpoint)
-        export_onnx(checkpoint, onnx_file, verify=True)
-    return checkpoint, onnx_file
-
-
 def live_updates(workdir: Path, threads: int) -> list[dict]:
     """The live recogniser's per-update cost for the embedded default model (live_latency.py)."""
     import subprocess
@@ -348,7 +329,7 @@ def inference_runtimes(args, onnx_file: Path, checkpoint: Path) -> dict[str, tup
     if args.int8:
         from export.quantize import int8_path, write_int8
 
-        int8 = int8_path(deploy)
+        int8 = int8_path(onnx_file)
         if not int8.is_file() or int8.stat().st_mtime < deploy.stat().st_mtime:
             write_int8(deploy, int8, clips(64, seed=5))
         runtimes["cocodiff onnxruntime, int8 deploy graph"] = ("onnxruntime", str(int8), "cocodiff deploy")
@@ -360,15 +341,13 @@ def inference_runtimes(args, onnx_file: Path, checkpoint: Path) -> dict[str, tup
 
 # ---- the report --------------------------------------------------------------------------------------
 
-def timing_rows(times: dict[str, list[float]], flops: float | None = None) -> list[dict]:
+def timing_rows(times: dict[str, list[float]]) -> list[dict]:
     reference = times["published"]
     rows = []
     for name, values in times.items():
         row = {"runtime": name, "median_ms": 1000 * statistics.median(values), "calls": len(values)}
         if name != "published":
             row.update(ratio_summary(reference, values))
-        if flops:
-            row["gflop_s"] = flops / statistics.median(values)
         rows.append(row)
     return rows
 
@@ -408,7 +387,9 @@ def main(argv=None) -> int:
         return 0
     parts = set(args.parts.split(","))
     args.workdir.mkdir(parents=True, exist_ok=True)
-    checkpoint, onnx_file = model_files(args.workdir)
+    from benchmarks.synthetic_model import model_files
+
+    checkpoint, onnx_file = model_files(args.workdir, "published")
     info = machine()
     print(f"# cocodiff vs the published CTR-GCN code: {info['cpu']}, {info['logical_cpus']} CPUs, torch "
           f"{info.get('torch')}, onnxruntime {info.get('onnxruntime')}, {args.threads} thread(s), load "

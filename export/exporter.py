@@ -100,7 +100,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, *, opset:
     persons, window = contract.num_persons, contract.window
     graph = ExportGraph(model, with_features).eval()  # the reference every graph is verified against
     clips = _checked_clips(real_clips, persons, graph)
-    exported_module = ExportGraph(_deploy_form(model, checkpoint), with_features).eval() if deploy else graph
+    exported_module = ExportGraph(_deploy_form(model, contract, checkpoint), with_features).eval() if deploy else graph
     exported = export_graph(exported_module, example_input(graph, persons, window), opset)
     proto = to_float16(exported.model) if fp16 else exported.model
     metadata = {**onnx_metadata(contract, checkpoint),
@@ -124,13 +124,17 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, *, opset:
         exporter=exported.exporter, min_frames=exported.min_frames, checks=checks, note=exported.note)
 
 
-def _deploy_form(model, checkpoint: Path):
-    from cocodiff.models.ctrgcn import CTRGCN
+def has_deploy_graph(contract) -> bool:
+    """Whether `export_onnx(..., deploy=True)` can export this checkpoint (CTR-GCN only)."""
+    return contract.backbone == "ctrgcn"
+
+
+def _deploy_form(model, contract, checkpoint: Path):
     from cocodiff.models.ctrgcn_deploy import deploy_recognizer
 
-    if not isinstance(model.encoder, CTRGCN):
+    if not has_deploy_graph(contract):
         raise CocodiffError(f"{checkpoint}: a deploy graph exists for CTR-GCN only, this is "
-                            f"{type(model.encoder).__name__}: export the reference graph (no --deploy)")
+                            f"{contract.backbone}: export the reference graph (no --deploy)")
     return deploy_recognizer(model)
 
 

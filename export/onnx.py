@@ -42,7 +42,7 @@ from typing import Sequence
 from cocodiff.cli import run_cli
 from cocodiff.errors import CocodiffError
 from cocodiff.checkpoint import load_checkpoint
-from export.exporter import DEFAULT_OPSET, deploy_path, export_onnx, graph_difference, real_clips
+from export.exporter import DEFAULT_OPSET, deploy_path, export_onnx, graph_difference, has_deploy_graph, real_clips
 from export.quantize import agreement, int8_path, write_int8
 from export.graph import MIN_OPSET, check_opset, describe_value, op_types
 
@@ -73,8 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_opset(args.opset)  # before anything slow
     if args.int8 and (args.no_deploy or args.fp16):
         raise CocodiffError("--int8 quantizes the float32 deploy graph: drop --no-deploy and --fp16")
+    if args.int8 and args.calib_clips <= 0:
+        raise CocodiffError(f"--calib-clips {args.calib_clips}: int8 calibration needs at least one clip")
     if args.tolerance is not None and not args.tolerance > 0:
         raise CocodiffError(f"--tolerance {args.tolerance}: must be positive")
+    content = load_checkpoint(args.checkpoint)
+    deploy_too = not args.no_deploy and has_deploy_graph(content["contract"])
+    if args.int8 and not deploy_too:
+        raise CocodiffError(f"{args.checkpoint}: --int8 quantizes the deploy graph, which exists for CTR-GCN only")
     clips, note = real_clips(args.checkpoint, args.data, args.split, args.clips)
     print(f"exporting {args.checkpoint} (encoder + classifier only); {note}")
     result = export_onnx(args.checkpoint, args.out, opset=args.opset, fp16=args.fp16, with_features=args.features,
@@ -95,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"max abs error {result.max_abs_error:.2e} over {len(result.checks)} checks at (B, T) "
           + " ".join(f"({b}, {t})" for b, t in result.checked_shapes))
     print(f"wrote {result.path} ({result.path.stat().st_size / 1e6:.2f} MB)")
-    if not args.no_deploy and load_checkpoint(args.checkpoint)["contract"].backbone == "ctrgcn":
+    if deploy_too:
         deploy = export_onnx(args.checkpoint, deploy_path(result.path), opset=args.opset, fp16=args.fp16,
                              with_features=args.features, tolerance=args.tolerance, real_clips=clips, deploy=True)
         difference = graph_difference(result.path, deploy.path, clips)
@@ -104,17 +110,15 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"against {result.path.name} {difference:.2e}")
         print(f"wrote {deploy.path} ({deploy.path.stat().st_size / 1e6:.2f} MB): the file to serve")
         if args.int8:
-            write_int8_beside(args, deploy.path, clips)
-    elif args.int8:
-        raise CocodiffError(f"{args.checkpoint}: --int8 quantizes the deploy graph, which exists for CTR-GCN only")
+            write_int8_beside(args, content, result.path, deploy.path, clips)
     return 0
 
 
-def write_int8_beside(args, deploy: Path, check_clips) -> None:
-    train_split = ((load_checkpoint(args.checkpoint).get("config") or {}).get("data") or {}).get("train_split")
+def write_int8_beside(args, content: dict, reference: Path, deploy: Path, check_clips) -> None:
+    train_split = ((content.get("config") or {}).get("data") or {}).get("train_split")
     calibration, note = real_clips(args.checkpoint, args.data, args.calib_split or train_split, args.calib_clips)
     print(f"int8 calibration: {note}")
-    out = write_int8(deploy, int8_path(deploy), calibration)
+    out = write_int8(deploy, int8_path(reference), calibration)
     measured = agreement(deploy, out, check_clips if check_clips is not None else calibration)
     print(f"int8 graph: top-1 agrees with {deploy.name} on {measured['top1_agreement']:.1%} of "
           f"{measured['clips']} clips, max logit difference {measured['max_abs_difference']:.3f} (logits up to "

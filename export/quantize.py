@@ -30,9 +30,9 @@ from export.metadata import attach
 CALIBRATION_BATCH = 8
 
 
-def int8_path(reference: Path) -> Path:
-    """NAME.int8.onnx beside NAME.onnx (or NAME.deploy.onnx)."""
-    return reference.with_name(f"{reference.name.split('.')[0]}.int8.onnx")
+def int8_path(onnx_file: Path) -> Path:
+    """NAME.int8.onnx beside NAME.onnx or NAME.deploy.onnx."""
+    return onnx_file.with_name(f"{onnx_file.name.removesuffix('.onnx').removesuffix('.deploy')}.int8.onnx")
 
 
 class _Clips:
