@@ -24,8 +24,9 @@ What it prints:
   ONNX Runtime through serve's own backend, and with --int8 the int8 deploy graph) against the
   published code in PyTorch eager;
 - a training step at batch 16 (forward, cross-entropy, backward, SGD with Nesterov momentum 0.9
-  and weight decay 4e-4), ours in fp32 (default allocator, and with the allocator setting the
-  trainer makes) and under bf16 autocast, against the published code in fp32;
+  and weight decay 4e-4), ours in fp32 and under bf16 autocast, each with the default allocator
+  and with the allocator setting the trainer makes, against the published code in fp32 (and
+  beside it the published code with that allocator setting, so the model code's own share shows);
 - the roofline: GFLOPs per clip (counted by `torch.utils.flop_counter`), the GFLOP/s each
   runtime reaches, and the machine's fp32 matrix-product rate (a large sgemm in onnxruntime's and
   in PyTorch's BLAS, same threads): the practical ceiling for this arithmetic;
@@ -128,9 +129,10 @@ def inference_call(task: dict):
 
 
 def training_call(task: dict):
-    """One SGD step at batch 16 (eager) of the published model or ours: fp32 with the default
-    allocator; "pytorch-allocator" with the allocator setting `python -m cocodiff.train` makes
-    (`cocodiff.training.memory.keep_freed_memory`, process-wide); "pytorch-bf16" under bf16 autocast."""
+    """One SGD step at batch 16 (eager) of `task["model"]` (published or ours) in
+    `task["precision"]` (fp32, or bf16 autocast), with the default allocator or, where
+    `task["allocator"]` is "trainer", the setting `python -m cocodiff.train` makes
+    (`cocodiff.training.memory.keep_freed_memory`; process-wide, hence one worker per row)."""
     from contextlib import nullcontext
 
     import torch
@@ -138,16 +140,16 @@ def training_call(task: dict):
 
     from cocodiff.models.ctrgcn import published_state_dict
 
-    if task["runtime"] == "pytorch-allocator":
+    if task["allocator"] == "trainer":
         from cocodiff.training.memory import keep_freed_memory
 
         keep_freed_memory()
-    precision = torch.autocast("cpu", dtype=torch.bfloat16) if task["runtime"] == "pytorch-bf16" else nullcontext()
+    precision = torch.autocast("cpu", dtype=torch.bfloat16) if task["precision"] == "bf16" else nullcontext()
     torch.set_num_threads(task["threads"])
     torch.manual_seed(0)
     ours = our_model(Path(task["checkpoint"]))
     x = torch.from_numpy(clips(TRAIN_BATCH, seed=2))
-    if task["runtime"] == "published":
+    if task["model"] == "published":
         model, x = published_model(Path(task["reference"]), published_state_dict(ours)), to_published(x)
     else:
         model = ours
@@ -163,6 +165,19 @@ def training_call(task: dict):
         optimizer.step()
 
     return step
+
+
+# The training rows: name -> (model, precision, allocator). The first is the reference; the
+# second gives the published code the same allocator setting, so that what is left of a ratio
+# is the model code's own.
+TRAINING_ROWS = {
+    "published": ("published", "fp32", "default"),
+    "published, the trainer's allocator setting": ("published", "fp32", "trainer"),
+    "cocodiff fp32": ("cocodiff", "fp32", "default"),
+    "cocodiff fp32, the trainer's allocator setting": ("cocodiff", "fp32", "trainer"),
+    "cocodiff bf16 autocast": ("cocodiff", "bf16", "default"),
+    "cocodiff bf16, the trainer's allocator setting (precision=bf16)": ("cocodiff", "bf16", "trainer"),
+}
 
 
 def worker(connection, task: dict) -> None:
@@ -422,14 +437,12 @@ def main(argv=None) -> int:
             print(f"\ninference, batch {batch} ({batch} x 2 persons x 64 frames), ms per call:\n"
                   + markdown(rows, "ms"))
     if "training" in parts:
-        kinds = {"published": "published", "cocodiff fp32": "pytorch",
-                 "cocodiff fp32, the trainer's allocator setting": "pytorch-allocator",
-                 "cocodiff bf16 autocast": "pytorch-bf16"}
-        tasks = {name: {**base, "kind": "training", "runtime": kind} for name, kind in kinds.items()}
+        tasks = {name: {**base, "kind": "training", "model": model, "precision": precision, "allocator": allocator}
+                 for name, (model, precision, allocator) in TRAINING_ROWS.items()}
         rows = timing_rows(paired_times(tasks, args.train_rounds, args.pause))
         for row in rows:
             row["samples_s"] = row["value"] = TRAIN_BATCH / (row["median_ms"] / 1000)
-            own = flops["published" if row["runtime"] == "published" else "cocodiff"]
+            own = flops[TRAINING_ROWS[row["runtime"]][0]]
             row["gflop_s"] = 3 * own * TRAIN_BATCH / (row["median_ms"] / 1000)  # backward ~ 2x forward
         report["training_batch16"] = rows
         print(f"\ntraining step, batch {TRAIN_BATCH}, samples/s (GFLOP/s counts backward as 2x forward):\n"
