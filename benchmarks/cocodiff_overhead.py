@@ -58,14 +58,14 @@ def build_step(shape: str, variant: str):
     from cocodiff.data.layouts import LAYOUTS
     from cocodiff.method.auxiliary import CoCoDiff
     from cocodiff.method.text.embeddings import TextEmbeddings
-    from cocodiff.models import build_backbone
+    from cocodiff.models import build_recognizer
     from cocodiff.training.objective import Objective
 
     torch.manual_seed(0)
     layout_name, persons, frames, classes, base, backbone = SHAPES[shape]
     layout = LAYOUTS[layout_name]
     options = {"base_channels": base, **({"num_persons": persons} if backbone == "ctrgcn" else {})}
-    model = build_backbone(backbone, layout, 3, classes, **options)
+    model = build_recognizer(backbone, layout, 3, classes, **options)
     auxiliary = None
     overrides = VARIANTS[variant][1]
     if overrides is not None:

@@ -337,7 +337,7 @@ def profile_table(profiles: list[dict], top: int = 12) -> str:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--backbone", default="ctrgcn", choices=["ctrgcn", "stgcn"])
+    p.add_argument("--backbone", default="ctrgcn", help="a name in cocodiff.models.BACKBONES")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--frames", type=int, default=64)
     p.add_argument("--batch", type=int, default=16, help="throughput batch size")

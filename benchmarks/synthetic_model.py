@@ -23,11 +23,11 @@ def synthetic_checkpoint(path: Path, backbone: str = "ctrgcn", *, base_channels:
     from cocodiff.contract import DeploymentContract
     from cocodiff.data.frames import KINECT
     from cocodiff.data.layouts import get_layout
-    from cocodiff.models import build_backbone
+    from cocodiff.models import build_recognizer
 
     torch.manual_seed(0)
     options = {"base_channels": base_channels, **({"num_persons": persons} if backbone == "ctrgcn" else {})}
-    model = build_backbone(backbone, LAYOUT, 3, classes, **options)
+    model = build_recognizer(backbone, LAYOUT, 3, classes, **options)
     trained_like(model, get_layout(LAYOUT).num_joints, persons=persons)
     contract = DeploymentContract(
         classes=tuple(f"action {i}" for i in range(classes)), layout=LAYOUT, joints=get_layout(LAYOUT).joints,

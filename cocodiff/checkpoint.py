@@ -110,10 +110,10 @@ def _first_sentence(error: BaseException) -> str:
 
 def build_model(checkpoint: dict[str, Any]):
     """The plain Recognizer (encoder + classifier) described by `checkpoint`, weights loaded."""
-    from cocodiff.models import build_backbone
+    from cocodiff.models import build_recognizer
 
     contract: DeploymentContract = checkpoint["contract"]
-    model = build_backbone(contract.backbone, contract.layout, contract.in_channels, contract.num_classes,
+    model = build_recognizer(contract.backbone, contract.layout, contract.in_channels, contract.num_classes,
                            **dict(contract.backbone_options))
     model.load_state_dict(checkpoint["model"], strict=True)
     return model.eval()

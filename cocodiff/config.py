@@ -56,9 +56,10 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    backbone: Literal["ctrgcn", "stgcn"] = "ctrgcn"
+    backbone: str = "ctrgcn"  # a name in cocodiff.models.BACKBONES: ctrgcn or stgcn
     base_channels: int = 16  # published: 64
     dropout: float = 0.0  # before the classifier
+    unit_dropout: float = 0.0  # ST-GCN only: inside every unit (its Kinetics recipe: 0.5)
 
 
 @dataclass
@@ -186,7 +187,12 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
 
 def check_config(config: TrainConfig) -> TrainConfig:
     """Refuse values of the right type but out of range, in one line naming the key."""
+    from cocodiff.models.build import BACKBONES, encoder_fields  # the registry (imports torch)
+
     data, model, optim = config.data, config.model, config.optim
+    if model.backbone not in BACKBONES:
+        raise CocodiffError(f"config: model.backbone={model.backbone!r} is not a backbone; "
+                            f"choose one of {', '.join(BACKBONES)}")
     rules = [
         ("data.window", data.window >= 1, "must be at least 1"),
         ("data.num_persons", data.num_persons >= 1, "must be at least 1"),
@@ -199,6 +205,9 @@ def check_config(config: TrainConfig) -> TrainConfig:
         ("model.base_channels", model.base_channels >= 4 and model.base_channels % 4 == 0,
          "must be a positive multiple of 4"),
         ("model.dropout", 0 <= model.dropout < 1, "must be in [0, 1)"),
+        ("model.unit_dropout", 0 <= model.unit_dropout < 1, "must be in [0, 1)"),
+        ("model.unit_dropout", model.unit_dropout == 0 or "unit_dropout" in encoder_fields(model.backbone),
+         f"is not an option of {model.backbone} (0 is the only value it takes)"),
         ("optim.epochs", optim.epochs >= 1, "must be at least 1"),
         ("optim.batch_size", optim.batch_size >= 1, "must be at least 1"),
         ("optim.lr", optim.lr > 0, "must be > 0"),

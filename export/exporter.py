@@ -22,7 +22,7 @@ from export.graph import (
     to_float16,
     weight_elements,
 )
-from export.metadata import attach, export_metadata, onnx_metadata
+from export.metadata import attach, export_metadata, checkpoint_metadata
 from export.verify import FP16_TOLERANCE, FP32_TOLERANCE, ShapeCheck, verification_shapes
 from export.verify import verify as verify_graph
 
@@ -45,7 +45,6 @@ class OnnxExport:
     exporter: str = ""
     min_frames: int = 1
     checks: list[ShapeCheck] = field(default_factory=list)
-    note: str = ""  # set when the legacy exporter stood in for the dynamo one, with the reason
 
 
 def default_out(checkpoint: Path) -> Path:
@@ -103,7 +102,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, *, opset:
     exported_module = ExportGraph(_deploy_form(model, contract, checkpoint), with_features).eval() if deploy else graph
     exported = export_graph(exported_module, example_input(graph, persons, window), opset)
     proto = to_float16(exported.model) if fp16 else exported.model
-    metadata = {**onnx_metadata(contract, checkpoint),
+    metadata = {**checkpoint_metadata(contract, checkpoint),
                 **export_metadata(exporter=exported.exporter, opset=opset, precision="fp16" if fp16 else "fp32",
                                   outputs=graph.output_names, input_layout=INPUT_LAYOUT,
                                   min_frames=exported.min_frames),
@@ -121,7 +120,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, *, opset:
         parameters=weight_elements(proto, {name for name, _ in exported_module.named_parameters()}),
         max_abs_error=max((c.max_abs_error for c in checks), default=float("nan")), checked_shapes=shapes,
         metadata=metadata, torch_parameters=sum(p.numel() for p in exported_module.parameters()),
-        exporter=exported.exporter, min_frames=exported.min_frames, checks=checks, note=exported.note)
+        exporter=exported.exporter, min_frames=exported.min_frames, checks=checks)
 
 
 def has_deploy_graph(contract) -> bool:

@@ -20,9 +20,9 @@ Frames: the temporal convolutions pad to 'same' length, so both backbones comput
 exporter retries slower capture strategies. The bound it derives (1 for CTR-GCN, 2 for ST-GCN)
 is recorded as `min_frames` and verified.
 
-Should the dynamo exporter fail, the legacy TorchScript exporter is tried (no constant folding,
-so weights keep their names); verification then decides whether its graph is right: it is for
-ST-GCN, while CTR-GCN's reshapes get the example's sizes baked in and fail verification.
+There is no fallback to the legacy TorchScript exporter: it bakes the example's sizes into
+CTR-GCN's reshapes, so its graph would be refused by verification anyway. A dynamo failure is
+reported as it is.
 """
 
 from __future__ import annotations
@@ -75,9 +75,8 @@ class ExportGraph(nn.Module):
 @dataclass
 class Exported:
     model: onnx.ModelProto
-    exporter: str  # "dynamo" or "torchscript"
+    exporter: str  # "dynamo", recorded in the metadata's provenance
     min_frames: int  # the smallest T the exporter's shape analysis admits
-    note: str = ""  # why the fallback was used, when it was
 
 
 def check_opset(opset: int) -> None:
@@ -93,20 +92,14 @@ def example_input(graph: ExportGraph, persons: int, window: int) -> Tensor:
 
 
 def export_graph(graph: ExportGraph, example: Tensor, opset: int) -> Exported:
-    """The ONNX model of `graph` with dynamic batch and frames; CocodiffError if both exporters
-    fail, or if the graph holds an operator TensorRT cannot take."""
+    """The ONNX model of `graph` with dynamic batch and frames; CocodiffError if the exporter
+    fails, or if the graph holds an operator TensorRT cannot take."""
     check_opset(opset)
     graph = graph.eval()
     try:
         exported = _dynamo(graph, example, opset)
-    except Exception as dynamo_error:  # noqa: BLE001 - any exporter failure means: try the other one
-        reason = _first_line(dynamo_error)
-        try:
-            exported = _torchscript(graph, example, opset)
-        except Exception as legacy_error:  # noqa: BLE001
-            raise CocodiffError(f"export failed: dynamo exporter: {reason}; legacy exporter: "
-                                f"{_first_line(legacy_error)}") from None
-        exported.note = f"the dynamo exporter failed ({reason}); the legacy exporter was used"
+    except Exception as error:  # noqa: BLE001 - any exporter failure is reported in one line
+        raise CocodiffError(f"export failed: {_first_line(error)}") from None
     forbidden = sorted(set(op_types(exported.model)) & FORBIDDEN_OPS)
     if forbidden:
         raise CocodiffError(f"the exported graph uses {', '.join(forbidden)}, which TensorRT cannot take")
@@ -164,17 +157,6 @@ def _min_frames(program) -> int:
         return 1
 
 
-def _torchscript(graph: ExportGraph, example: Tensor, opset: int) -> Exported:
-    import io
-
-    buffer = io.BytesIO()
-    axes = {INPUT: {0: BATCH, 2: FRAMES}, **{name: {0: BATCH} for name in graph.output_names}}
-    with _quiet():
-        torch.onnx.export(graph, (example,), buffer, dynamo=False, opset_version=opset, input_names=[INPUT],
-                          output_names=graph.output_names, dynamic_axes=axes, do_constant_folding=False)
-    return Exported(onnx.load_from_string(buffer.getvalue()), "torchscript", 1)
-
-
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """The exporters' progress lines, warnings and logging are noise on a command line."""
@@ -203,8 +185,8 @@ def op_types(model: onnx.ModelProto) -> Counter:
 
 def named_weights(model: onnx.ModelProto, names: set[str]) -> dict[str, onnx.TensorProto]:
     """Each of `names` (the recogniser's parameters) that the graph holds, with its tensor: an
-    initializer of that name, or an Identity of an initializer (the legacy exporter shares
-    identical tensors, e.g. untrained zero biases, that way)."""
+    initializer of that name, or an Identity of an initializer (how an exporter may share
+    identical tensors, e.g. untrained zero biases)."""
     initializers = {tensor.name: tensor for tensor in model.graph.initializer}
     found = {name: initializers[name] for name in names if name in initializers}
     for node in model.graph.node:

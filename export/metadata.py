@@ -37,7 +37,7 @@ class ExportMetadata:
     provenance: dict[str, Any]  # PROVENANCE_TEXT and PROVENANCE_JSON keys, decoded
 
 
-def onnx_metadata(contract: DeploymentContract, checkpoint_path: Path) -> dict[str, str]:
+def checkpoint_metadata(contract: DeploymentContract, checkpoint_path: Path) -> dict[str, str]:
     """The checkpoint's part of the metadata: its contract, hash and name (all str)."""
     path = Path(checkpoint_path)
     return {**contract.to_metadata(),

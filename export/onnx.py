@@ -86,8 +86,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = export_onnx(args.checkpoint, args.out, opset=args.opset, fp16=args.fp16, with_features=args.features,
                          tolerance=args.tolerance, real_clips=clips, log=lambda line: print(f"  {line}"))
     model = onnx.load(str(result.path))
-    if result.note:
-        print(f"note: {result.note}")
     print(f"graph: {result.exporter} exporter, opset {result.opset}, {'fp16' if result.fp16 else 'fp32'} "
           f"(input and outputs float32), frames >= {result.min_frames}")
     for kind, values in (("input ", model.graph.input), ("output", model.graph.output)):

@@ -16,10 +16,10 @@ import torch.nn.functional as F
 from cocodiff.data.layouts import LAYOUTS
 from cocodiff.errors import CocodiffError
 from cocodiff.models import (
-    CTRGCN, STGCN, Recognizer, build_backbone, load_published_state_dict, published_state_dict,
+    BACKBONES, CTRGCN, STGCN, Recognizer, build_recognizer, load_published_state_dict, published_state_dict,
 )
 
-BACKBONES = ["ctrgcn", "stgcn"]
+BACKBONES = list(BACKBONES)  # the registry: a new backbone is tested here without an edit
 TINY = dict(base_channels=8)
 NUM_CLASSES = 5
 
@@ -31,7 +31,7 @@ def t_out(t: int) -> int:
 
 def tiny(name: str, layout: str = "ntu25", in_channels: int = 3, **options) -> Recognizer:
     torch.manual_seed(0)
-    return build_backbone(name, layout, in_channels, NUM_CLASSES, **{**TINY, **options})
+    return build_recognizer(name, layout, in_channels, NUM_CLASSES, **{**TINY, **options})
 
 
 def clip(layout: str = "ntu25", n: int = 2, m: int = 2, t: int = 16, c: int = 3, seed: int = 1) -> torch.Tensor:
@@ -101,7 +101,7 @@ def test_recognizer_is_encoder_then_classifier(name):
 
 
 def test_full_width_ctrgcn_matches_published_size():
-    model = build_backbone("ctrgcn", "ntu25", 3, 60)
+    model = build_recognizer("ctrgcn", "ntu25", 3, 60)
     count = sum(p.numel() for p in model.parameters())
     assert abs(count - 1.46e6) / 1.46e6 < 0.02, count
     assert model.encoder.out_channels == 256
@@ -109,9 +109,9 @@ def test_full_width_ctrgcn_matches_published_size():
 
 def test_builder_errors_are_one_line():
     with pytest.raises(CocodiffError, match="unknown backbone 'gcn'"):
-        build_backbone("gcn", "ntu25", 3, 10)
+        build_recognizer("gcn", "ntu25", 3, 10)
     with pytest.raises(CocodiffError, match="unknown ctrgcn option.*width"):
-        build_backbone("ctrgcn", "ntu25", 3, 10, width=8)
+        build_recognizer("ctrgcn", "ntu25", 3, 10, width=8)
     model = tiny("ctrgcn")
     with pytest.raises(ValueError, match="M=1"):
         model(clip(m=1))
@@ -252,7 +252,7 @@ def test_published_load_is_strict_about_keys_and_shapes():
         load_published_state_dict(model, {**sd, "l3.gcn1.A": sd["l3.gcn1.PA"]})
     full = published_shapes(3, 64, 25, 2, 60)
     assert sum(math.prod(s) for k, s in full.items() if "running" not in k and "num_batches" not in k) \
-        == sum(p.numel() for p in build_backbone("ctrgcn", "ntu25", 3, 60).parameters())
+        == sum(p.numel() for p in build_recognizer("ctrgcn", "ntu25", 3, 60).parameters())
 
 
 # ---- the fast paths compute the published per-module arithmetic ------------------------------
@@ -289,7 +289,7 @@ def test_graph_conv_equals_sum_of_published_subset_convs(unit, training):
 @pytest.mark.parametrize("stride", [1, 2])
 def test_temporal_conv_branches_equal_their_modules(stride, training):
     """The TCN runs its four entry convs as one product and slices the strided one."""
-    model = build_backbone("ctrgcn", "ntu25", 3, NUM_CLASSES, base_channels=8).double()
+    model = build_recognizer("ctrgcn", "ntu25", 3, NUM_CLASSES, base_channels=8).double()
     tcn = model.encoder.l5.tcn1 if stride == 2 else model.encoder.l3.tcn1
     _randomise_bn(tcn)
     tcn.train(training)

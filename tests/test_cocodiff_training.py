@@ -31,7 +31,7 @@ from cocodiff.method.auxiliary import CoCoDiff
 from cocodiff.method.build import class_text_embeddings
 from cocodiff.method.text import embeddings, encoders
 from cocodiff.method.text.corpus import CORPORA_DIR, FINE_PARTS
-from cocodiff.models import build_backbone
+from cocodiff.models import BACKBONES, build_recognizer
 from cocodiff.training.distributed import Dist
 from cocodiff.training.loop import Trainer, backbone_options
 from cocodiff.training.metrics import TIMING_KEYS, read_metrics
@@ -81,14 +81,14 @@ def assert_same_tensors(a: dict, b: dict, what: str) -> None:
 
 # ---- 1. zero inference cost ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("backbone", ["ctrgcn", "stgcn"])
+@pytest.mark.parametrize("backbone", list(BACKBONES))
 def test_the_method_adds_nothing_to_the_deployed_model(tiny_data, tmp_path, capsys, backbone):
     argv = tiny(tiny_data, tmp_path, "run", f"model.backbone={backbone}", "optim.epochs=1", *METHOD)
     banner = trained(argv, capsys)
     assert "CoCoDiff auxiliary: on (both text from shipped corpora/embedded.json, encoder minilm" in banner
     config = load_config(overrides=argv)
     data = load_data(config.data)
-    plain = build_backbone(backbone, data.layout, data.in_channels, len(data.classes), **backbone_options(config))
+    plain = build_recognizer(backbone, data.layout, data.in_channels, len(data.classes), **backbone_options(config))
     plain_state = plain.state_dict()
     assert not (tmp_path / "cache").exists(), "the shipped text was re-encoded"
 

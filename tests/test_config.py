@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from cocodiff.config import TrainConfig, config_to_dict, load_config, save_config
 from cocodiff.errors import CocodiffError
@@ -22,6 +23,20 @@ def test_every_shipped_config_loads(path):
     config = load_config(path)
     assert config.name == path.stem
     assert config.model.base_channels % 4 == 0
+
+
+def test_kinetics_follows_st_gcns_recipe_with_its_unit_dropout():
+    """ST-GCN's Kinetics recipe: ST-GCN itself, dropout 0.5 inside every unit."""
+    from cocodiff.models import build_recognizer
+    from cocodiff.training.deployment import backbone_options
+
+    config = load_config(REPO / "configs" / "kinetics_joint.yaml")
+    assert config.model.backbone == "stgcn"
+    options = backbone_options(config)
+    assert options["unit_dropout"] == 0.5 and "num_persons" not in options
+    model = build_recognizer("stgcn", "openpose18", 3, 400, **{**options, "base_channels": 8})
+    rates = [m.p for m in model.encoder.modules() if isinstance(m, torch.nn.Dropout)]
+    assert len(rates) == 10 and set(rates) == {0.5}
 
 
 def test_overrides_are_typed_and_nested():
@@ -83,6 +98,9 @@ def test_unknown_keys_are_refused_with_the_valid_ones(override, expected):
     ("method.sample_steps=0", "method.sample_steps=0 must be at least 1"),
     ("method.t_max=1", "method.t_max=1 must be at least 2 for method.generator=sampled"),
     ("method.noise_drift=-1", "method.noise_drift=-1.0 must be >= 0"),
+    ("model.backbone=resnet", "model.backbone='resnet' is not a backbone; choose one of ctrgcn, stgcn"),
+    ("model.unit_dropout=0.5", "model.unit_dropout=0.5 is not an option of ctrgcn"),
+    ("model.unit_dropout=1", "model.unit_dropout=1.0 must be in [0, 1)"),
 ])
 def test_bad_values_are_one_line_errors(override, expected):
     with pytest.raises(CocodiffError) as error:

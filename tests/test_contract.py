@@ -87,10 +87,10 @@ def test_2d_contract_with_a_score_channel():
 def format1_checkpoint(path: Path, **meta_changes) -> Path:
     """A checkpoint as cocodiff wrote them before the contract (format 1, `meta`)."""
     from cocodiff.data.embedded import CLASSES
-    from cocodiff.models import build_backbone
+    from cocodiff.models import build_recognizer
 
     options = {"base_channels": 8, "num_persons": 1, "dropout": 0.0}
-    model = build_backbone("ctrgcn", "ntu25", 3, len(CLASSES), **options)
+    model = build_recognizer("ctrgcn", "ntu25", 3, len(CLASSES), **options)
     meta = {"classes": list(CLASSES), "layout": "ntu25", "in_channels": 3, "num_persons": 1, "window": 16,
             "modality": "joint", "pre_normalize": True, "eval_crop_ratio": 0.95, "use_score": False,
             "backbone": "ctrgcn", "backbone_options": options, "dataset": "embedded", "cocodiff_version": "0.1.0",

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from cocodiff.models import build_backbone
+from cocodiff.models import build_recognizer
 from cocodiff.models.ctrgcn_deploy import DeployCTRGCN, deploy_recognizer
 from cocodiff.models.stgcn import STGCN
 from cocodiff.models.base import Recognizer
@@ -24,7 +24,7 @@ def trained_like(layout: str, persons: int, in_channels: int = 3, base: int = 8,
     """A small CTR-GCN whose alpha, BN affine parameters and BN statistics are not the defaults,
     so every folded term (topology refinement, scales, shifts, running means) matters."""
     torch.manual_seed(seed)
-    model = build_backbone("ctrgcn", layout, in_channels, 5, base_channels=base, num_persons=persons)
+    model = build_recognizer("ctrgcn", layout, in_channels, 5, base_channels=base, num_persons=persons)
     with torch.no_grad():
         for name, parameter in model.named_parameters():
             if name.endswith("alpha"):
@@ -79,7 +79,7 @@ def test_only_an_eval_mode_ctrgcn_folds():
     model = trained_like("ntu25", 1)
     with pytest.raises(ValueError, match="eval mode"):
         DeployCTRGCN.from_trained(model.encoder.train())
-    stgcn = build_backbone("stgcn", "ntu25", 3, 5)
+    stgcn = build_recognizer("stgcn", "ntu25", 3, 5)
     assert isinstance(stgcn.encoder, STGCN)
     with pytest.raises(TypeError, match="only CTR-GCN"):
         deploy_recognizer(stgcn)
@@ -169,7 +169,7 @@ def test_no_deploy_graph_for_stgcn_or_when_asked_not_to(tmp_path):
     from export.exporter import export_onnx
     from export.onnx import main
 
-    stgcn = checkpoint_of(build_backbone("stgcn", "ntu25", 3, 5, base_channels=8).eval(), tmp_path / "st.pt", 1,
+    stgcn = checkpoint_of(build_recognizer("stgcn", "ntu25", 3, 5, base_channels=8).eval(), tmp_path / "st.pt", 1,
                           backbone="stgcn")
     assert run_cli(main, [str(stgcn), "--clips", "0"]) == 0
     assert (tmp_path / "st.onnx").is_file() and not (tmp_path / "st.deploy.onnx").exists()

@@ -27,7 +27,7 @@ from cocodiff.cli import run_cli  # noqa: E402
 from cocodiff.data.embedded import CLASSES  # noqa: E402
 from cocodiff.data.pipelines import InferencePipeline  # noqa: E402
 from cocodiff.errors import CocodiffError  # noqa: E402
-from cocodiff.models import build_backbone  # noqa: E402
+from cocodiff.models import BACKBONES, build_recognizer  # noqa: E402
 from export import exporter as export_library  # noqa: E402
 from export.graph import FORBIDDEN_OPS, ExportGraph, Exported, named_weights, op_types  # noqa: E402
 from export.metadata import read_metadata  # noqa: E402
@@ -47,6 +47,11 @@ CASES = [("ctrgcn", "ntu25", 1, False), ("stgcn", "ntu25", 2, False), ("stgcn", 
 DEFAULT_CASES = CASES[:4]
 
 
+def test_every_registered_backbone_is_exported_by_default():
+    """A backbone added to the registry must be added to CASES (and to the default run)."""
+    assert {case[0] for case in DEFAULT_CASES} == set(BACKBONES)
+
+
 class NoAuxiliary(dict):
     """A checkpoint that fails the test the moment anyone reads its auxiliary."""
 
@@ -64,7 +69,7 @@ def calibrated_checkpoint(path: Path, backbone: str, layout: str, persons: int, 
     have a trained model's scale (with the initial 0/1 statistics they are ~0 or ~1e3)."""
     torch.manual_seed(0)
     options = {"base_channels": 8, **({"num_persons": persons} if backbone == "ctrgcn" else {})}
-    model = build_backbone(backbone, layout, 3, 5, **options)
+    model = build_recognizer(backbone, layout, 3, 5, **options)
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.momentum = None  # a plain average over the calibration batches
@@ -221,7 +226,7 @@ def test_cocodiff_checkpoint_exports_without_its_auxiliary(cocodiff_export):
     assert content["auxiliary"], "the fixture should carry a trained auxiliary"
     names = {tensor.name for tensor in onnx.load(str(result.path)).graph.initializer}
     assert not names & set(content["auxiliary"])
-    plain = build_backbone("ctrgcn", "ntu25", 3, content["contract"].num_classes,
+    plain = build_recognizer("ctrgcn", "ntu25", 3, content["contract"].num_classes,
                            **content["contract"].backbone_options)
     assert result.parameters == sum(p.numel() for p in plain.parameters())
     assert any(check.source == "real" for check in result.checks)
@@ -318,18 +323,17 @@ def test_export_fails_loudly_above_the_tolerance(cocodiff_export, tmp_path, caps
     assert (tmp_path / "model.rejected.onnx").exists()
 
 
-def test_legacy_exporter_is_the_fallback(tmp_path, monkeypatch):
+def test_an_exporter_failure_is_one_line(tmp_path, monkeypatch):
     import export.graph
 
     def broken(*args):
-        raise RuntimeError("dynamo exporter unavailable")
+        raise RuntimeError("dynamo exporter unavailable\n  a long traceback")
 
     monkeypatch.setattr(export.graph, "_dynamo", broken)
     checkpoint = calibrated_checkpoint(tmp_path / "best.pt", "stgcn", "kinect20", 1, False)
-    result = export_onnx(checkpoint, tmp_path / "legacy.onnx")
-    assert read_metadata(result.path).provenance["exporter"] == "torchscript"
-    assert "dynamo exporter failed (RuntimeError: dynamo exporter unavailable)" in result.note
-    assert result.parameters == result.torch_parameters and all(check.passed for check in result.checks)
+    with pytest.raises(CocodiffError, match=r"^export failed: RuntimeError: dynamo exporter unavailable$"):
+        export_onnx(checkpoint, tmp_path / "model.onnx")
+    assert not (tmp_path / "model.onnx").exists()
 
 
 def test_read_metadata_refuses_other_files(tmp_path):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cocodiff.data.graph import spatial_adjacency, undirected_adjacency
+from cocodiff.data.graph import edge_matrix, spatial_adjacency
 from cocodiff.data.layouts import LAYOUTS, PART_NAMES, get_layout
 from cocodiff.errors import CocodiffError
 
@@ -26,7 +26,8 @@ def test_skeleton_is_one_connected_tree(name):
             assert current not in seen, f"cycle through joint {layout.joints[current]}"
             seen.add(current)
             current = layout.parents[current]
-    adjacency = undirected_adjacency(layout)
+    adjacency = edge_matrix(layout.bones, layout.num_joints)
+    adjacency = np.maximum(adjacency, adjacency.T)  # bones joined both ways
     reached, frontier = {layout.root}, [layout.root]
     while frontier:
         joint = frontier.pop()

@@ -10,7 +10,7 @@ import pytest
 from cocodiff.checkpoint import save_checkpoint
 from cocodiff.data.frames import KINECT, MEDIAPIPE_WORLD, CoordinateFrame, convert_points
 from cocodiff.data.pipelines import InferencePipeline, SkeletonSource
-from cocodiff.models import build_backbone
+from cocodiff.models import build_recognizer
 from serve.backends import ModelRunError, open_backend
 from serve.buffer import ClipBuffer
 from serve.playback import frames_of, play
@@ -363,7 +363,7 @@ def test_nan_joints_are_absent_and_an_empty_frame_is_a_gap(backends):
 
 def test_a_2d_model_needs_scores_and_3d_to_2d_is_refused(tmp_path):
     options = {"base_channels": 8}
-    model = build_backbone("stgcn", "coco17", 3, 3, **options)
+    model = build_recognizer("stgcn", "coco17", 3, 3, **options)
     contract = contract_for(["a", "b", "c"], "coco17", in_channels=3, score_channel=True, backbone="stgcn",
                             backbone_options=options)
     save_checkpoint(tmp_path / "coco.pt", model=model.state_dict(), contract=contract, config={})

@@ -17,7 +17,6 @@ from cocodiff.data.transforms import (
     pad_persons,
     pre_normalize,
     random_crop_resize,
-    random_mirror,
     random_rotate,
     resample,
     rotate,
@@ -27,8 +26,6 @@ from cocodiff.data.transforms import (
     to_bone,
     to_modality,
     to_motion,
-    uniform_sample,
-    uniform_sample_indices,
     valid_frames,
     valid_range,
 )
@@ -307,10 +304,6 @@ def test_mirror_swaps_sides_and_negates_x():
     np.testing.assert_array_equal(result["keypoint"][0, 0, left], keypoint[0, 0, right] * [-1, 1, 1])
     assert result["keypoint_score"][0, 0, left] == right
     np.testing.assert_array_equal(mirror(result, KINECT20)["keypoint"], keypoint)
-    kept = random_mirror(sample, KINECT20, np.random.default_rng(0), probability=0.0)
-    np.testing.assert_array_equal(kept["keypoint"], keypoint)
-    flipped = random_mirror(sample, KINECT20, np.random.default_rng(0), probability=1.0)
-    np.testing.assert_array_equal(flipped["keypoint"], result["keypoint"])
 
 
 # ---------------------------------------------------------------- time
@@ -354,32 +347,6 @@ def test_resample_never_blends_a_pose_with_absence():
     for frame in second:
         assert (frame == 0).all() or np.array_equal(frame, keypoint[1, 0])
     assert result["keypoint_score"].shape == (2, 23, 3) and np.allclose(result["keypoint_score"], 1.0)
-
-
-def test_uniform_sample_indices():
-    assert uniform_sample_indices(10, 5).tolist() == [1, 3, 5, 7, 9]
-    assert uniform_sample_indices(3, 5).tolist() == [0, 0, 1, 2, 2]
-    assert uniform_sample_indices(1, 4).tolist() == [0, 0, 0, 0]
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        picked = uniform_sample_indices(10, 5, rng)
-        assert ((picked // 2) == np.arange(5)).all()  # one frame from each pair
-        short = uniform_sample_indices(3, 5, rng)
-        assert len(short) == 5 and (np.diff(short) >= 0).all() and 0 <= short.min() and short.max() <= 2
-        long = uniform_sample_indices(101, 7, rng)
-        assert (np.diff(long) > 0).all() and long.max() <= 100
-    with pytest.raises(CocodiffError):
-        uniform_sample_indices(5, 0)
-
-
-def test_uniform_sample_takes_frames_from_the_valid_span():
-    keypoint = ramp(frames=14, valid=12)["keypoint"]
-    keypoint[:, :2] = 0.0  # leading empty frames as well: valid span is frames 2..11
-    score = np.broadcast_to(np.arange(14, dtype=np.float32)[None, :, None], (1, 14, 3))
-    result = uniform_sample(sample_of(keypoint, score=score), window=5)
-    assert result["keypoint"][0, :, 0, 0].tolist() == [4.0, 6.0, 8.0, 10.0, 12.0]  # frames 3, 5, .., 11
-    assert result["keypoint_score"][0, :, 0].tolist() == [3.0, 5.0, 7.0, 9.0, 11.0]
-    assert result["total_frames"] == 5
 
 
 # ---------------------------------------------------------------- modalities
@@ -432,8 +399,6 @@ def every_transform(layout, rng):
         "random_rotate": partial(random_rotate, rng=rng),
         "random_crop_resize": partial(random_crop_resize, rng=rng, window=8),
         "center_crop_resize": partial(center_crop_resize, window=8),
-        "uniform_sample_train": partial(uniform_sample, window=8, rng=rng),
-        "uniform_sample_eval": partial(uniform_sample, window=8),
         "mirror": partial(mirror, layout=layout),
         "pad_persons": partial(pad_persons, num_persons=3),
     }

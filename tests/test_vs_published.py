@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import vs_published  # noqa: E402
-from cocodiff.models import build_backbone  # noqa: E402
+from cocodiff.models import build_recognizer  # noqa: E402
 from cocodiff.models.ctrgcn import published_state_dict  # noqa: E402
 
 REFERENCE = vs_published.DEFAULT_REFERENCE
@@ -36,7 +36,7 @@ def test_ratio_summary_is_the_median_of_paired_ratios():
 @pytest.mark.skipif(not (REFERENCE / "model" / "ctrgcn.py").is_file(), reason="../shared/reference is not here")
 def test_the_published_code_computes_our_logits_from_our_weights():
     torch.manual_seed(0)
-    ours = build_backbone("ctrgcn", "ntu25", 3, 60, base_channels=64, num_persons=2).double().eval()
+    ours = build_recognizer("ctrgcn", "ntu25", 3, 60, base_channels=64, num_persons=2).double().eval()
     with torch.no_grad():
         for name, parameter in ours.named_parameters():
             if name.endswith("alpha"):

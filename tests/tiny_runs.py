@@ -59,11 +59,11 @@ def untrained_checkpoint(path: Path, seed: int = 0) -> Path:
     from cocodiff.checkpoint import save_checkpoint
     from cocodiff.config import TrainConfig, config_to_dict
     from cocodiff.data.embedded import CLASSES
-    from cocodiff.models import build_backbone
+    from cocodiff.models import build_recognizer
 
     torch.manual_seed(seed)
     options = {"base_channels": 8, "num_persons": 1, "dropout": 0.0}
-    model = build_backbone("ctrgcn", "ntu25", 3, len(CLASSES), **options)
+    model = build_recognizer("ctrgcn", "ntu25", 3, len(CLASSES), **options)
     contract = contract_for(CLASSES, backbone_options=options, dataset="embedded")
     save_checkpoint(path, model=model.state_dict(), contract=contract, config=config_to_dict(TrainConfig()))
     return path
@@ -81,13 +81,13 @@ def calibrated_checkpoint(path: Path, clips, *, seed: int = 2, classes=None, num
 
     from cocodiff.checkpoint import save_checkpoint
     from cocodiff.data.embedded import CLASSES
-    from cocodiff.models import build_backbone
+    from cocodiff.models import build_recognizer
 
     classes = list(classes or CLASSES)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     options = {"base_channels": 8, "num_persons": num_persons, "dropout": 0.0}
-    model = build_backbone("ctrgcn", "ntu25", 3, len(classes), **options)
+    model = build_recognizer("ctrgcn", "ntu25", 3, len(classes), **options)
     x = torch.as_tensor(clips, dtype=torch.float32)
     with torch.no_grad():
         for name, parameter in model.named_parameters():
@@ -149,11 +149,11 @@ def layout_checkpoint(path: Path, layout: str, *, backbone: str = "stgcn", class
     """An untrained tiny model of another layout (2D + confidence for coco17 and openpose18, 3D
     otherwise), for tests of what feeds it, not of what it says."""
     from cocodiff.checkpoint import save_checkpoint
-    from cocodiff.models import build_backbone
+    from cocodiff.models import build_recognizer
 
     flat = layout in ("coco17", "openpose18")
     options = {"base_channels": 8}
-    model = build_backbone(backbone, layout, 3, len(classes), **options)
+    model = build_recognizer(backbone, layout, 3, len(classes), **options)
     contract = contract_for(list(classes), layout, in_channels=3, score_channel=flat, backbone=backbone,
                             backbone_options=options)
     save_checkpoint(path, model=model.state_dict(), contract=contract, config={})

@@ -43,9 +43,3 @@ def spatial_adjacency(layout: Layout) -> np.ndarray:
             normalize_columns(edge_matrix(outward, num_joints)),
         ]
     )
-
-
-def undirected_adjacency(layout: Layout) -> np.ndarray:
-    """The (V, V) symmetric 0/1 adjacency of the skeleton tree, without self loops."""
-    matrix = edge_matrix(layout.bones, layout.num_joints)
-    return np.maximum(matrix, matrix.T)

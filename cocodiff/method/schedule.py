@@ -73,11 +73,6 @@ class NoiseSchedule:
         signal, noise_scale = self.coefficients(t, x0)
         return signal * x0 + noise_scale * noise
 
-    def predict_noise(self, x_t: Tensor, x0: Tensor, t: Tensor) -> Tensor:
-        """The noise that x_t implies, given an estimate of x0."""
-        signal, noise_scale = self.coefficients(t, x_t)
-        return (x_t - signal * x0) / noise_scale
-
     def set_timesteps(self, num_inference_steps: int, start: int | None = None) -> Tensor:
         """Evenly spaced descending timesteps from `start` (default: the last step) down to 0.
 

@@ -34,7 +34,7 @@ class STGCNConfig:
     in_channels: int = 3
     base_channels: int = 64
     temporal_kernel: int = 9
-    dropout: float = 0.0  # inside every unit; the published Kinetics recipe uses 0.5
+    unit_dropout: float = 0.0  # inside every unit, after the temporal conv; its Kinetics recipe: 0.5
     edge_importance: bool = True
 
 
@@ -67,7 +67,7 @@ class Unit(nn.Module):
             nn.ReLU(),
             nn.Conv2d(out_channels, out_channels, (kernel, 1), (stride, 1), ((kernel - 1) // 2, 0)),
             nn.BatchNorm2d(out_channels),
-            nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity(),
+            nn.Dropout(config.unit_dropout) if config.unit_dropout > 0 else nn.Identity(),
         )
         self.residual: nn.Module | None
         if not residual:

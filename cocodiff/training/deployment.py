@@ -10,13 +10,18 @@ from cocodiff import __version__
 from cocodiff.config import TrainConfig
 from cocodiff.contract import DeploymentContract
 from cocodiff.data.dataset import DataSplits
+from cocodiff.models.build import encoder_fields
 
 
 def backbone_options(config: TrainConfig) -> dict[str, Any]:
-    """The backbone's constructor options (besides layout, channels and classes) for `config`."""
+    """The backbone's constructor options (besides layout, channels and classes) for `config`:
+    the shared ones, and those of the config that this backbone's encoder takes."""
     options: dict[str, Any] = {"base_channels": config.model.base_channels, "dropout": config.model.dropout}
-    if config.model.backbone == "ctrgcn":
+    takes = encoder_fields(config.model.backbone)
+    if "num_persons" in takes:  # CTR-GCN's data batch norm is sized by the person slots
         options["num_persons"] = config.data.num_persons
+    if "unit_dropout" in takes and config.model.unit_dropout:
+        options["unit_dropout"] = config.model.unit_dropout
     return options
 
 

@@ -73,11 +73,6 @@ def shutdown(info: Dist) -> None:
         dist.destroy_process_group()
 
 
-def barrier(info: Dist) -> None:
-    if info.enabled:
-        dist.barrier()
-
-
 def all_reduce_sum(info: Dist, values: list[float], device: torch.device) -> list[float]:
     """Element-wise sums over all processes (float64, so counts stay exact)."""
     if not info.enabled:
@@ -92,11 +87,6 @@ def all_reduce_tensor(info: Dist, tensor: torch.Tensor) -> torch.Tensor:
     if info.enabled:
         dist.all_reduce(tensor)
     return tensor
-
-
-def any_process(info: Dist, flag: bool, device: torch.device) -> bool:
-    """True if `flag` is true in at least one process (e.g. one of them hit an error)."""
-    return bool(all_reduce_sum(info, [float(flag)], device)[0] > 0)
 
 
 class _AllReduceSum(torch.autograd.Function):

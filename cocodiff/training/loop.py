@@ -39,7 +39,7 @@ from cocodiff.data.dataset import DataSplits, SkeletonDataset
 from cocodiff.data.pipelines import InferencePipeline, train_pipeline
 from cocodiff.errors import CocodiffError
 from cocodiff.method.build import build_auxiliary
-from cocodiff.models import build_backbone
+from cocodiff.models import build_recognizer
 from cocodiff.training.deployment import backbone_options, training_contract
 from cocodiff.training.distributed import Dist, all_reduce_sum, all_reduce_tensor, convert_batchnorm
 from cocodiff.training.metrics import MetricsLog
@@ -101,7 +101,7 @@ class Trainer:
         self.contract = training_contract(config, data)
         torch.manual_seed(config.seed)
         self.dtype = torch.float64 if config.precision == "fp64" else torch.float32
-        model = build_backbone(config.model.backbone, data.layout, data.in_channels, len(data.classes),
+        model = build_recognizer(config.model.backbone, data.layout, data.in_channels, len(data.classes),
                                **backbone_options(config)).to(device, self.dtype)
         if config.channels_last:
             model = model.to(memory_format=torch.channels_last)

@@ -10,14 +10,13 @@ T >= 1 and persons M >= 1, and keep absent joints and persons (all-zero coordina
   `pad_persons`
 - geometry: `rotate`, `rotation_2d`, `rotation_xyz`, `rotation_about`, `rotation_between`
 - normalize: `pre_normalize`
-- augment: `random_rotate`, `mirror`, `random_mirror`
-- temporal: `random_crop_resize`, `center_crop_resize`, `uniform_sample`,
-  `uniform_sample_indices`, `resample`, `take_frames`, `crop_positions`
+- augment: `random_rotate`, `mirror`
+- temporal: `random_crop_resize`, `center_crop_resize`, `resample`, `crop_positions`
 - modality: `to_bone`, `to_motion`, `to_modality`, `append_score`, `MODALITIES`
 - pipeline: `compose`, `Compose`
 """
 
-from cocodiff.data.transforms.augment import mirror, random_mirror, random_rotate
+from cocodiff.data.transforms.augment import mirror, random_rotate
 from cocodiff.data.transforms.geometry import rotate, rotation_2d, rotation_about, rotation_between, rotation_xyz
 from cocodiff.data.transforms.modality import MODALITIES, append_score, to_bone, to_modality, to_motion
 from cocodiff.data.transforms.normalize import pre_normalize
@@ -36,9 +35,6 @@ from cocodiff.data.transforms.temporal import (
     crop_positions,
     random_crop_resize,
     resample,
-    take_frames,
-    uniform_sample,
-    uniform_sample_indices,
 )
 
 __all__ = [
@@ -56,7 +52,6 @@ __all__ = [
     "person_present",
     "pre_normalize",
     "random_crop_resize",
-    "random_mirror",
     "random_rotate",
     "resample",
     "rotate",
@@ -64,12 +59,9 @@ __all__ = [
     "rotation_about",
     "rotation_between",
     "rotation_xyz",
-    "take_frames",
     "to_bone",
     "to_modality",
     "to_motion",
-    "uniform_sample",
-    "uniform_sample_indices",
     "valid_frames",
     "valid_range",
 ]

@@ -50,16 +50,3 @@ def mirror(sample: Sample, layout: Layout, axis: int = 0) -> Sample:
     if sample.get("keypoint_score") is not None:
         result["keypoint_score"] = np.asarray(sample["keypoint_score"], dtype=np.float32)[:, :, order].copy()
     return result
-
-
-def random_mirror(sample: Sample, layout: Layout, rng: np.random.Generator, probability: float = 0.5) -> Sample:
-    """`mirror` with the given probability, else an unchanged copy."""
-    if not 0.0 <= probability <= 1.0:
-        raise CocodiffError(f"probability must be in [0, 1], got {probability!r}")
-    keypoint = keypoint_of(sample)
-    check_layout(keypoint, layout)
-    if rng.random() < probability:
-        return mirror(sample, layout)
-    result = dict(sample)
-    result["keypoint"] = keypoint.copy()
-    return result

@@ -51,20 +51,6 @@ def resample(sample: Sample, positions: np.ndarray) -> Sample:
     return result
 
 
-def take_frames(sample: Sample, indices: np.ndarray) -> Sample:
-    """The clip made of frames `indices` (whole frames, repeats allowed)."""
-    keypoint = keypoint_of(sample)
-    indices = np.asarray(indices, dtype=np.int64).reshape(-1)
-    if indices.size == 0 or indices.min() < 0 or indices.max() >= keypoint.shape[1]:
-        raise CocodiffError(f"frame indices must lie in 0..{keypoint.shape[1] - 1}, got {indices.tolist()}")
-    result = dict(sample)
-    result["keypoint"] = keypoint[:, indices].copy()
-    if sample.get("keypoint_score") is not None:
-        result["keypoint_score"] = np.asarray(sample["keypoint_score"], dtype=np.float32)[:, indices].copy()
-    result["total_frames"] = int(indices.size)
-    return result
-
-
 def crop_positions(start: int, length: int, window: int) -> np.ndarray:
     """`window` evenly spaced positions covering frames start .. start+length-1, both ends
     included (one position: the middle of the crop)."""
@@ -103,36 +89,6 @@ def center_crop_resize(sample: Sample, window: int, ratio: float = 0.95) -> Samp
     start, length = _span(sample)
     crop = int(np.clip(round(ratio * length), 1, length))
     return resample(sample, crop_positions(start + (length - crop) // 2, crop, window))
-
-
-def uniform_sample_indices(num_frames: int, window: int, rng: np.random.Generator | None = None) -> np.ndarray:
-    """`window` frame indices into 0 .. num_frames-1, one per equal segment, in order.
-
-    With num_frames >= window the segments are whole, disjoint runs of frames (boundaries at
-    floor(i * num_frames / window)) and no frame is taken twice. With fewer frames the segments
-    are fractions of a frame and frames repeat. Without `rng` each segment gives its middle
-    frame (evaluation); with it, a uniformly random frame of the segment (training).
-    """
-    window = check_window(window)
-    if isinstance(num_frames, bool) or not isinstance(num_frames, (int, np.integer)) or num_frames < 1:
-        raise CocodiffError(f"num_frames must be a positive integer, got {num_frames!r}")
-    if num_frames >= window:
-        bounds = (np.arange(window + 1) * num_frames) // window
-        low, high = bounds[:-1], bounds[1:]
-        if rng is None:
-            return low + (high - low) // 2
-        return rng.integers(low, high)
-    segment = num_frames / window
-    starts = np.arange(window) * segment
-    points = starts + (0.5 * segment if rng is None else rng.uniform(0.0, segment, size=window))
-    return np.minimum(np.floor(points).astype(np.int64), num_frames - 1)
-
-
-def uniform_sample(sample: Sample, window: int, rng: np.random.Generator | None = None) -> Sample:
-    """`window` frames, one from each of `window` equal segments of the valid span (see
-    `uniform_sample_indices`): middle frames without `rng`, random ones with it."""
-    start, length = _span(sample)
-    return take_frames(sample, start + uniform_sample_indices(length, window, rng))
 
 
 def _span(sample: Sample) -> tuple[int, int]:
