@@ -43,7 +43,7 @@ from cocodiff.data.splits import checkpoint_data, load_split
 from cocodiff.device import prepare_device
 from cocodiff.errors import CocodiffError
 from cocodiff.hashing import sha256_of
-from cocodiff.scoring import Scores, per_source_class, summarize, summary_lines, write_report
+from cocodiff.scoring import Scores, per_source_class, summarize, accuracy_lines, write_report
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     title = (f"{args.checkpoint.parent.name}/{args.checkpoint.name} on {Path(evaluation.dataset).name} {split} "
              f"({contract.modality}): top-1 {metrics['top1']:.1f}%, {metrics['N']} clips")
     written = write_report(out, scores, metrics, title)
-    for line in summary_lines(metrics):
+    for line in accuracy_lines(metrics):
         print(line)
     print(f"wrote {', '.join(str(path) for path in written)}")
     return 0

@@ -29,7 +29,7 @@ import numpy as np
 from cocodiff.cli import run_cli
 from cocodiff.errors import CocodiffError
 from cocodiff.hashing import sha256_of
-from cocodiff.scoring import Scores, fuse, load_scores, summarize, summary_lines, write_report
+from cocodiff.scoring import Scores, fuse, load_scores, summarize, accuracy_lines, write_report
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     title = f"fused ({len(paths)} streams, {first.split}): top-1 {metrics['top1']:.1f}%, {metrics['N']} clips"
     written = write_report(out, fused, metrics, title)
     print("fused" + (" (softmax)" if args.softmax else "") + ":")
-    for line in summary_lines(metrics):
+    for line in accuracy_lines(metrics):
         print(f"  {line}")
     print(f"wrote {', '.join(str(path) for path in written)}")
     return 0

@@ -32,8 +32,8 @@ from cocodiff.atomic import atomic_write_text
 from cocodiff.cli import run_cli
 from cocodiff.data.class_map import read_class_names
 from cocodiff.errors import CocodiffError, DataError
-from cocodiff.method.text.corpus import (CORPORA_DIR, SHIPPED, Corpus, corpus_from_dict, corpus_to_dict,
-                                         load_corpus)
+from cocodiff.method.text.corpus import (CORPORA_DIR, SHIPPED, Corpus, corpus_from_dict, corpus_sentences,
+                                         corpus_to_dict, load_corpus, repeated_sentences, sentence_count)
 from cocodiff.method.text.generate import (PROMPT_FILE, Endpoint, check_request, describe, fill_prompt,
                                            generate_corpus, load_template, prompt_path_for,
                                            write_corpus)
@@ -73,23 +73,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
-
-
-def sentence_count(corpus: Corpus) -> int:
-    return sum(len(c.coarse) + len(c.fine) for c in corpus.classes)
-
-
-def repeated_sentences(corpus: Corpus) -> list[str]:
-    """Sentences that occur more than once in the file (they give classes identical text)."""
-    seen: set[str] = set()
-    repeats: list[str] = []
-    for entry in corpus.classes:
-        for sentence in (*entry.coarse, *entry.fine.values()):
-            key = sentence.lower()
-            if key in seen and sentence not in repeats:
-                repeats.append(sentence)
-            seen.add(key)
-    return repeats
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -139,15 +122,6 @@ def run_import_gap(args: argparse.Namespace) -> int:
     atomic_write_text(args.out, json.dumps(content, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {args.out}: {len(corpus.classes)} classes, fine text only (class names are the coarse text)")
     return 0
-
-
-def corpus_sentences(paths: Sequence[Path]) -> list[str]:
-    """Every distinct sentence of the corpora (coarse, then fine, class by class), as encoders see them."""
-    texts: list[str] = []
-    for path in paths:
-        for entry in load_corpus(path).classes:
-            texts += [*entry.coarse, *entry.fine.values()]
-    return list(dict.fromkeys(texts))
 
 
 def run_embed(args: argparse.Namespace) -> int:

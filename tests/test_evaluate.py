@@ -23,7 +23,7 @@ from cocodiff.data.splits import evenly_spread
 from cocodiff.errors import CocodiffError
 from cocodiff.evaluate import main as evaluate_main
 from cocodiff.fuse import main as fuse_main
-from cocodiff.scoring import Scores, confusion_matrix, fuse, load_scores, save_scores, summarize, summary_lines
+from cocodiff.scoring import Scores, confusion_matrix, fuse, load_scores, save_scores, summarize, accuracy_lines
 
 from tiny_runs import untrained_checkpoint
 
@@ -79,7 +79,7 @@ def test_fewer_than_five_classes_report_top_k():
     metrics = summarize(np.eye(3, dtype=np.float32), np.array([0, 2, 2]), ["x", "y", "z"])
     assert metrics["top5_k"] == 3 and metrics["top5"] == 100.0
     assert metrics["top1"] == pytest.approx(200 / 3)
-    text = summary_lines(metrics)
+    text = accuracy_lines(metrics)
     assert "top-3 100.00% (only 3 classes)" in text[0]
     assert text[1].startswith("worst classes: z 50.0% (1/2); x 100.0% (1/1)")  # y has no clip: not listed
 

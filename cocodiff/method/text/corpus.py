@@ -212,3 +212,30 @@ def shipped_corpus(dataset: str) -> Corpus:
                                  "set method.text_file to a corpus file, or method.enabled=false to train "
                                  "the backbone alone")
     return load_corpus(CORPORA_DIR / SHIPPED[dataset])
+
+
+def sentence_count(corpus: Corpus) -> int:
+    """Coarse and fine sentences of every class."""
+    return sum(len(c.coarse) + len(c.fine) for c in corpus.classes)
+
+
+def repeated_sentences(corpus: Corpus) -> list[str]:
+    """Sentences that occur more than once in the file (they give classes identical text)."""
+    seen: set[str] = set()
+    repeats: list[str] = []
+    for entry in corpus.classes:
+        for sentence in (*entry.coarse, *entry.fine.values()):
+            key = sentence.lower()
+            if key in seen and sentence not in repeats:
+                repeats.append(sentence)
+            seen.add(key)
+    return repeats
+
+
+def corpus_sentences(paths: Sequence[Path]) -> list[str]:
+    """Every distinct sentence of the corpora (coarse, then fine, class by class), as encoders see them."""
+    texts: list[str] = []
+    for path in paths:
+        for entry in load_corpus(path).classes:
+            texts += [*entry.coarse, *entry.fine.values()]
+    return list(dict.fromkeys(texts))
