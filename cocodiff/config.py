@@ -2,14 +2,22 @@
 
     cfg = load_config("configs/ucla_joint.yaml", ["optim.lr=0.05", "model.base_channels=32"])
 
-A YAML file holds a (partial) nested mapping of the fields below; overrides use dotted paths.
+A YAML file holds a (partial) nested mapping of the fields below, optionally over another file
+it names with `extends: other.yaml` (relative to itself; sections merge key by key); overrides
+use dotted paths.
 Unknown keys are refused with the list of valid ones, and every value is checked against the
 field's type and range, so a typo fails before any work starts. No code is ever executed from a
 config.
 
 The defaults are the CPU recipe for the embedded dataset (`configs/embedded.yaml` spells them
 out): what `python -m cocodiff.train` runs with no arguments, a few minutes on 2 CPU cores.
-Published recipes for the real benchmarks live in `configs/*.yaml` and set every field they use.
+Published recipes for the real benchmarks live in `configs/*.yaml`: one base file per dataset
+family that sets every field it uses, and deltas over it for the other streams and sizes.
+
+Each section lives beside the code that reads it, with its range rules beside its fields:
+`cocodiff.data.config.DataConfig`, `cocodiff.models.config.ModelConfig`,
+`cocodiff.method.config.MethodConfig`; the run's own fields and the optimizer's (read by the
+training loop) are here.
 """
 
 from __future__ import annotations
@@ -25,41 +33,10 @@ from typing import Any, Literal, Sequence
 
 import yaml
 
+from cocodiff.data.config import DataConfig
 from cocodiff.errors import CocodiffError
-
-
-@dataclass
-class DataConfig:
-    # "embedded" for the built-in procedural dataset, else an annotation .pkl file.
-    dataset: str = "embedded"
-    train_split: str = "train"
-    val_split: str = "val"
-    # a class-stratified share of the training split (the low-data regime), the same clips in every
-    # run; 1 = all of it
-    train_fraction: float = 1.0
-    layout: str | None = None  # needed only for files without meta (PYSKL / MMAction2)
-    classes: str = ""  # a text file of class names, one a line in label order; "" = the file's own meta
-    modality: Literal["joint", "bone", "joint_motion", "bone_motion"] = "joint"
-    window: int = 32  # frames fed to the model (published NTU recipe: 64)
-    num_persons: int = 1  # person slots fed to the model (NTU: 2; the embedded clips show one)
-    use_score: bool = False  # 2D pose: append keypoint_score as a channel (x, y, score), as ST-GCN
-    pre_normalize: bool = True  # centre, spine vertical, shoulders horizontal
-    crop_ratio: tuple[float, float] = (0.75, 1.0)  # training: random crop of the valid frames
-    eval_crop_ratio: float = 0.95  # evaluation: centred crop, resized to `window`
-    rotate: float = 0.3  # training: max random rotation (radians) about each axis; 0 = off
-    workers: int = 0  # DataLoader worker processes
-    embedded_seed: int = 0  # the embedded dataset's own seed (its content, not the run's)
-    fps: float = 0.0  # the clips' frame rate; 0 = the file's own (meta "fps"), required where it has none
-    # how the clips fill person slots: motion, confidence or recorded; "" = the file's own, else recorded
-    person_order: Literal["", "motion", "confidence", "recorded"] = ""
-
-
-@dataclass
-class ModelConfig:
-    backbone: str = "ctrgcn"  # a name in cocodiff.models.BACKBONES: ctrgcn or stgcn
-    base_channels: int = 16  # published: 64
-    dropout: float = 0.0  # before the classifier
-    unit_dropout: float = 0.0  # ST-GCN only: inside every unit (its Kinetics recipe: 0.5)
+from cocodiff.method.config import MethodConfig
+from cocodiff.models.config import ModelConfig
 
 
 @dataclass
@@ -74,45 +51,18 @@ class OptimConfig:
     milestones: tuple[int, ...] = (9,)  # lr x gamma from these epochs on (published NTU: 35, 55)
     gamma: float = 0.1
 
-
-@dataclass
-class MethodConfig:
-    """The CoCoDiff auxiliary (training only); `enabled: false` trains the backbone alone.
-
-    The defaults are the configuration frozen by issue 14's development fold (docs/results.md):
-    the sampled generator, L_sem on the real features with soft targets from the texts."""
-
-    enabled: bool = True
-    # which text conditions the denoiser; "label" = a learned class embedding instead (a control)
-    text: Literal["none", "coarse", "fine", "both", "label"] = "both"
-    text_file: str = ""  # a corpus (.json, or GAP-style .txt); "" = the text shipped for the dataset
-    text_shuffle: bool = False  # every class gets another class's text (a control)
-    encoder: str = "minilm"  # text encoder: minilm, or clip:/local/folder
-    latent: Literal["parts", "joints", "pooled"] = "parts"  # tokens the diffusion works on
-    # what the classifier learns from (see cocodiff.method.auxiliary): stochastic samples of the
-    # diffusion model, its one-step estimate (the first design), or a control's offset
-    generator: Literal["sampled", "one_step", "gaussian", "class_covariance"] = "sampled"
-    sample_steps: int = 2  # sampled: DDPM steps from a random level below t_max down to 0
-    noise_drift: float = 0.3  # gaussian / class_covariance: RMS offset per channel, standardised units
-    standardise: Literal["channel", "global"] = "channel"  # latent units: per-channel z-score, or one RMS
-    skip: bool = True  # the denoiser predicts a correction to sqrt(abar) x_t (a skip path)
-    semantic: Literal["real", "generated"] = "real"  # which features L_sem ties to the text
-    soft_targets: bool = True  # L_sem's targets from the texts' own similarities, not one-hot
-    grad_to_backbone: bool = True  # one_step only: L_diff, L_gen and L_sem reach the backbone through x_t
-    schedule: Literal["linear", "cosine"] = "cosine"
-    num_steps: int = 1000
-    t_max: int = 400  # training noise levels t in [0, t_max): how far generated features drift
-    width: int = 128  # denoiser transformer width (METHOD.md's full size: 256)
-    depth: int = 2
-    heads: int = 4
-    p_uncond: float = 0.1  # condition dropout: a sample's text tokens dropped with this probability
-    loss_diff: float = 1.0
-    loss_gen: float = 0.5
-    loss_sem: float = 0.5
-    warmup_epochs: float = 2.0  # L_gen and L_sem ramp from 0 to full weight over these epochs
-    temperature: float = 0.1  # of the semantic loss's cosine similarities
-    lr: float = 1e-3  # AdamW for the auxiliary, following the backbone's warm-up and steps
-    weight_decay: float = 0.01
+    def rules(self) -> list[tuple[str, bool, str]]:
+        """(field, whether its value is in range, the requirement) for this section's fields;
+        `cocodiff.config.check_config` turns the first broken one into a one-line error."""
+        return [
+            ("epochs", self.epochs >= 1, "must be at least 1"),
+            ("batch_size", self.batch_size >= 1, "must be at least 1"),
+            ("lr", self.lr > 0, "must be > 0"),
+            ("weight_decay", self.weight_decay >= 0, "must be >= 0"),
+            ("warmup_epochs", self.warmup_epochs >= 0, "must be >= 0"),
+            ("milestones", list(self.milestones) == sorted(set(self.milestones)) and all(m >= 1 for m in self.milestones),
+             "must be increasing epoch numbers >= 1"),
+        ]
 
 
 @dataclass
@@ -136,6 +86,10 @@ class TrainConfig:
     @property
     def run_dir(self) -> Path:
         return Path(self.out_dir) / self.name
+
+
+SECTIONS = ("data", "model", "optim", "method")  # checked in this order
+EXTENDS = "extends"  # the YAML key naming the file a config is a delta over
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
@@ -168,7 +122,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
         raise ValueError("load_config takes a config file or a base config, not both")
     if path is not None:
         source = str(path)
-        values = _read_yaml(Path(path))
+        values = read_config_file(Path(path))
     elif base is not None:
         source = "saved config"
         values = copy.deepcopy(base)
@@ -186,54 +140,10 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
 
 
 def check_config(config: TrainConfig) -> TrainConfig:
-    """Refuse values of the right type but out of range, in one line naming the key."""
-    from cocodiff.models.build import BACKBONES, encoder_fields  # the registry (imports torch)
-
-    data, model, optim = config.data, config.model, config.optim
-    if model.backbone not in BACKBONES:
-        raise CocodiffError(f"config: model.backbone={model.backbone!r} is not a backbone; "
-                            f"choose one of {', '.join(BACKBONES)}")
-    rules = [
-        ("data.window", data.window >= 1, "must be at least 1"),
-        ("data.num_persons", data.num_persons >= 1, "must be at least 1"),
-        ("data.crop_ratio", 0 < data.crop_ratio[0] <= data.crop_ratio[1] <= 1, "must satisfy 0 < low <= high <= 1"),
-        ("data.eval_crop_ratio", 0 < data.eval_crop_ratio <= 1, "must be in (0, 1]"),
-        ("data.rotate", data.rotate >= 0, "must be >= 0 radians"),
-        ("data.workers", data.workers >= 0, "must be >= 0"),
-        ("data.embedded_seed", data.embedded_seed >= 0, "must be >= 0"),
-        ("data.fps", data.fps >= 0, "must be >= 0 (0: the data's own frame rate)"),
-        ("model.base_channels", model.base_channels >= 4 and model.base_channels % 4 == 0,
-         "must be a positive multiple of 4"),
-        ("model.dropout", 0 <= model.dropout < 1, "must be in [0, 1)"),
-        ("model.unit_dropout", 0 <= model.unit_dropout < 1, "must be in [0, 1)"),
-        ("model.unit_dropout", model.unit_dropout == 0 or "unit_dropout" in encoder_fields(model.backbone),
-         f"is not an option of {model.backbone} (0 is the only value it takes)"),
-        ("optim.epochs", optim.epochs >= 1, "must be at least 1"),
-        ("optim.batch_size", optim.batch_size >= 1, "must be at least 1"),
-        ("optim.lr", optim.lr > 0, "must be > 0"),
-        ("optim.weight_decay", optim.weight_decay >= 0, "must be >= 0"),
-        ("optim.warmup_epochs", optim.warmup_epochs >= 0, "must be >= 0"),
-        ("optim.milestones", list(optim.milestones) == sorted(set(optim.milestones))
-         and all(m >= 1 for m in optim.milestones),
-         "must be increasing epoch numbers >= 1"),
-        ("method.num_steps", config.method.num_steps >= 1, "must be at least 1"),
-        ("method.t_max", 1 <= config.method.t_max <= config.method.num_steps, "must be in 1..method.num_steps"),
-        ("method.heads", config.method.heads >= 1, "must be at least 1"),
-        ("method.width", config.method.width >= 8 and config.method.width % config.method.heads == 0,
-         "must be at least 8 and a multiple of method.heads"),
-        ("method.depth", config.method.depth >= 1, "must be at least 1"),
-        ("method.p_uncond", 0 <= config.method.p_uncond < 1, "must be in [0, 1)"),
-        ("method.loss_diff", config.method.loss_diff >= 0, "must be >= 0"),
-        ("method.loss_gen", config.method.loss_gen >= 0, "must be >= 0"),
-        ("method.loss_sem", config.method.loss_sem >= 0, "must be >= 0"),
-        ("method.temperature", config.method.temperature > 0, "must be > 0"),
-        ("method.lr", config.method.lr > 0, "must be > 0"),
-        ("data.train_fraction", 0 < config.data.train_fraction <= 1, "must be in (0, 1]"),
-        ("method.sample_steps", config.method.sample_steps >= 1, "must be at least 1"),
-        ("method.t_max", config.method.generator != "sampled" or config.method.t_max >= 2,
-         "must be at least 2 for method.generator=sampled"),
-        ("method.noise_drift", config.method.noise_drift >= 0, "must be >= 0"),
-        ("method.warmup_epochs", config.method.warmup_epochs >= 0, "must be >= 0"),
+    """Refuse values of the right type but out of range, in one line naming the key: each
+    section's own rules (beside its fields), then the run's."""
+    rules = [(f"{name}.{key}", ok, rule) for name in SECTIONS for key, ok, rule in getattr(config, name).rules()]
+    rules += [
         ("name", bool(config.name) and "/" not in config.name and config.name not in (".", ".."),
          "must be a folder name (no '/')"),
         ("eval_every", config.eval_every >= 1, "must be at least 1"),
@@ -273,6 +183,29 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise CocodiffError(f"{path}: a config must be a mapping of keys to values")
     return values
+
+
+def read_config_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The file's values over those of the file it `extends` (a path relative to it), section
+    by section: a recipe is a delta over its base."""
+    values = _read_yaml(path)
+    parent = values.pop(EXTENDS, None)
+    if parent is None:
+        return values
+    if not isinstance(parent, str) or not parent:
+        raise CocodiffError(f"{path}: {EXTENDS} must name a config file, got {parent!r}")
+    base_path = (path.parent / parent).resolve()
+    if base_path in seen or base_path == path.resolve():
+        raise CocodiffError(f"{path}: {EXTENDS} {parent} comes back to a file it extends")
+    return _merged(read_config_file(base_path, seen + (path.resolve(),)), values)
+
+
+def _merged(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in delta.items():
+        both_sections = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _merged(merged[key], value) if both_sections else value
+    return merged
 
 
 def _set_dotted(values: dict[str, Any], key: str, value: Any, override: str) -> None:

@@ -38,6 +38,7 @@ import numpy as np
 from cocodiff.atomic import atomic_write_bytes, atomic_write_text
 from cocodiff.checkpoint import load_recognizer
 from cocodiff.cli import run_cli
+from cocodiff.config import load_config
 from cocodiff.data.splits import EMBEDDED, checkpoint_data, load_split
 from cocodiff.device import prepare_device
 from cocodiff.errors import CocodiffError
@@ -87,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out.suffix.lower() != ".png":
         raise CocodiffError(f"--out {args.out}: the figure is a PNG, name it *.png")
     checkpoint, model = load_recognizer(args.checkpoint)
-    auxiliary = trained_auxiliary(checkpoint, args.checkpoint, model.encoder.out_channels)
+    method = load_config(base=checkpoint.get("config") or {}).method
+    auxiliary = trained_auxiliary(checkpoint, args.checkpoint, model.encoder.out_channels, method)
     contract = checkpoint["contract"]
     classes = list(contract.classes)
     method_config = auxiliary.config

@@ -39,6 +39,39 @@ def test_kinetics_follows_st_gcns_recipe_with_its_unit_dropout():
     assert len(rates) == 10 and set(rates) == {0.5}
 
 
+def test_a_config_is_a_delta_over_the_file_it_extends(tmp_path):
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "base.yaml").write_text("name: base\ndata:\n  window: 40\n  rotate: 0.1\noptim:\n  epochs: 7\n")
+    (tmp_path / "middle.yaml").write_text("extends: recipes/base.yaml\nname: middle\ndata:\n  window: 20\n")
+    (tmp_path / "top.yaml").write_text("extends: middle.yaml\nname: top\noptim:\n  lr: 0.2\n")
+    config = load_config(tmp_path / "top.yaml", ["data.rotate=0"])
+    assert config.name == "top" and config.data.window == 20 and config.optim.epochs == 7 and config.optim.lr == 0.2
+    assert config.data.rotate == 0.0  # overrides still come last
+    assert config.data.modality == "joint"  # untouched by any file: the default
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"a.yaml": "extends: b.yaml\n", "b.yaml": "extends: a.yaml\n"}, "comes back to a file it extends"),
+    ({"a.yaml": "extends: a.yaml\n"}, "comes back to a file it extends"),
+    ({"a.yaml": "extends: missing.yaml\n"}, "missing.yaml: no such config file"),
+    ({"a.yaml": "extends: [b.yaml]\n"}, "extends must name a config file"),
+])
+def test_bad_extends_is_one_line(tmp_path, files, expected):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(CocodiffError) as error:
+        load_config(tmp_path / "a.yaml")
+    assert expected in str(error.value) and "\n" not in str(error.value)
+
+
+def test_the_shipped_recipes_are_deltas_over_one_base_each():
+    """One file per dataset family says every field; the streams and sizes say what differs."""
+    import yaml
+
+    bases = {path.name for path in CONFIGS if "extends" not in yaml.safe_load(path.read_text())}
+    assert bases == {"embedded.yaml", "kinetics_joint.yaml", "ntu60_xsub_joint.yaml", "ucla_joint.yaml"}
+
+
 def test_overrides_are_typed_and_nested():
     config = load_config(overrides=["optim.lr=0.05", "optim.milestones=[3, 5]", "data.crop_ratio=[0.6, 1]",
                                     "model.base_channels=8", "data.layout=ntu25", "name=quick", "data.rotate=0"])

@@ -31,7 +31,7 @@ from cocodiff.data.transforms import valid_frames
 from cocodiff.errors import CocodiffError, DataError
 
 if TYPE_CHECKING:
-    from cocodiff.config import DataConfig
+    from cocodiff.data.config import DataConfig
 
 _AUGMENT_STREAM = 7919  # keeps the augmentation stream apart from other uses of the same seed
 

@@ -48,7 +48,7 @@ from cocodiff.data.transforms.presence import keypoint_of
 from cocodiff.errors import CocodiffError
 
 if TYPE_CHECKING:  # the data package does not depend on the training config at run time
-    from cocodiff.config import DataConfig
+    from cocodiff.data.config import DataConfig
     from cocodiff.contract import DeploymentContract
 
 

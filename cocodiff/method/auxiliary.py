@@ -33,7 +33,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cocodiff.config import MethodConfig
+from cocodiff.method.config import MethodConfig
 from cocodiff.data.layouts import Layout
 from cocodiff.method.condition import NUM_ROLES, ClassCondition
 from cocodiff.method.denoiser import Denoiser

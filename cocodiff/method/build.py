@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from cocodiff.config import MethodConfig
+from cocodiff.method.config import MethodConfig
 from cocodiff.data.layouts import Layout
 from cocodiff.method.auxiliary import CoCoDiff
 from cocodiff.method.text.corpus import load_corpus, shipped_corpus

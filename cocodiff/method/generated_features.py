@@ -16,19 +16,18 @@ import numpy as np
 
 from cocodiff.data.splits import evenly_spread
 from cocodiff.errors import CocodiffError, first_line
+from cocodiff.method.config import MethodConfig
 
 
-def trained_auxiliary(checkpoint: dict[str, Any], path: Path, feature_dim: int):
-    """The CoCoDiff module the run trained, weights loaded strictly, in eval mode."""
-    config = checkpoint.get("config") or {}
-    if not checkpoint.get("auxiliary") or not (config.get("method") or {}).get("enabled"):
+def trained_auxiliary(checkpoint: dict[str, Any], path: Path, feature_dim: int, method: MethodConfig):
+    """The CoCoDiff module the run trained (`method`: its config's method section), weights
+    loaded strictly, in eval mode."""
+    if not checkpoint.get("auxiliary") or not method.enabled:
         raise CocodiffError(f"{path}: was trained without CoCoDiff (method.enabled false, no auxiliary weights); "
                             "there are no generated features to show")
-    from cocodiff.config import load_config
     from cocodiff.data.layouts import get_layout
     from cocodiff.method.build import build_auxiliary
 
-    method = load_config(base=config).method
     contract = checkpoint["contract"]
     auxiliary = build_auxiliary(method, get_layout(contract.layout), feature_dim=feature_dim, classes=list(contract.classes),
                                 dataset=contract.dataset)
