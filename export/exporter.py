@@ -13,6 +13,7 @@ import numpy as np
 
 from cocodiff.atomic import atomic_write_bytes
 from cocodiff.errors import CocodiffError
+from cocodiff.models.build import DEPLOY_FORMS
 from export.graph import (
     INPUT_LAYOUT,
     ExportGraph,
@@ -124,17 +125,16 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, *, opset:
 
 
 def has_deploy_graph(contract) -> bool:
-    """Whether `export_onnx(..., deploy=True)` can export this checkpoint (CTR-GCN only)."""
-    return contract.backbone == "ctrgcn"
+    """Whether `export_onnx(..., deploy=True)` can export this checkpoint: its backbone has a
+    deploy form (`cocodiff.models.DEPLOY_FORMS`)."""
+    return contract.backbone in DEPLOY_FORMS
 
 
 def _deploy_form(model, contract, checkpoint: Path):
-    from cocodiff.models.ctrgcn_deploy import deploy_recognizer
-
     if not has_deploy_graph(contract):
-        raise CocodiffError(f"{checkpoint}: a deploy graph exists for CTR-GCN only, this is "
+        raise CocodiffError(f"{checkpoint}: a deploy graph exists for {', '.join(DEPLOY_FORMS)} only, this is "
                             f"{contract.backbone}: export the reference graph (no --deploy)")
-    return deploy_recognizer(model)
+    return DEPLOY_FORMS[contract.backbone](model)
 
 
 def _finished(proto, metadata: dict[str, str]) -> bytes:

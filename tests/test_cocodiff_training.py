@@ -34,9 +34,9 @@ from cocodiff.method.text.corpus import CORPORA_DIR, FINE_PARTS
 from cocodiff.models import BACKBONES, build_recognizer
 from cocodiff.training.distributed import Dist
 from cocodiff.training.loop import Trainer, backbone_options
-from cocodiff.training.metrics import TIMING_KEYS, read_metrics
+from cocodiff.training.metrics import read_metrics
 
-from tiny_runs import tiny, train
+from tiny_runs import one_line_error, strip_timing, tiny, train
 
 # A small auxiliary: width 16 with 2 heads (the default width is 128).
 METHOD = ("method.enabled=true", "method.width=16", "method.heads=2")
@@ -59,10 +59,6 @@ def trained(argv: list[str], capsys) -> str:
     code, out, err = train(argv, capsys)
     assert code == 0, err
     return out
-
-
-def strip_timing(lines):
-    return [{k: v for k, v in line.items() if k not in TIMING_KEYS} for line in lines]
 
 
 def numel(state: dict[str, torch.Tensor]) -> int:
@@ -317,13 +313,6 @@ def test_the_method_trains_in_the_other_cpu_precisions(tiny_data, tmp_path, caps
 
 
 # ---- 5. bad input --------------------------------------------------------------------------------
-
-def one_line_error(code: int, err: str, expected: str) -> None:
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
-
 
 def corpus_without(tmp_path: Path, missing: str) -> Path:
     """The shipped embedded corpus less one class."""

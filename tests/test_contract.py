@@ -112,6 +112,7 @@ def test_a_format1_checkpoint_is_one_line_naming_the_upgrade(tmp_path):
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "cocodiff.upgrade" in result.stderr
 
 
+@pytest.mark.slow
 def test_upgrade_measures_the_timing_on_the_embedded_training_data(tmp_path, capsys):
     old = format1_checkpoint(tmp_path / "best.pt")
     original = old.read_bytes()

@@ -175,7 +175,7 @@ def test_no_deploy_graph_for_stgcn_or_when_asked_not_to(tmp_path):
     assert (tmp_path / "st.onnx").is_file() and not (tmp_path / "st.deploy.onnx").exists()
     from cocodiff.errors import CocodiffError
 
-    with pytest.raises(CocodiffError, match="deploy graph exists for CTR-GCN only"):
+    with pytest.raises(CocodiffError, match="deploy graph exists for ctrgcn only"):
         export_onnx(stgcn, tmp_path / "x.onnx", deploy=True)
 
 

@@ -10,6 +10,8 @@ from tiny_runs import free_port
 
 pytest.importorskip("gradio", reason="the demo extra is not installed (pip install -e '.[demo]')")
 
+pytestmark = pytest.mark.slow  # a running Gradio app with MediaPipe: about 40 s to start
+
 
 @pytest.fixture(scope="module")
 def server(tiny_model, pose_model_file):

@@ -31,6 +31,7 @@ def subject_of(name):
     return int(re.search(r"_P(\d+)_", name).group(1))
 
 
+@pytest.mark.slow  # the whole default dataset: about 12 s to generate
 def test_at_least_ten_distinct_classes(default_data):
     assert len(CLASSES) >= 10 and len(set(CLASSES)) == len(CLASSES)
     meta = default_data["meta"]
@@ -38,6 +39,7 @@ def test_at_least_ten_distinct_classes(default_data):
     assert (meta["layout"], meta["dataset"], meta["source"], meta["seed"]) == ("ntu25", "embedded", "cocodiff.data.embedded", 0)
 
 
+@pytest.mark.slow  # the whole default dataset: about 12 s to generate
 def test_default_split_sizes_and_names(default_data):
     config = EmbeddedConfig()
     for split, count in (("train", config.per_class("train")), ("val", config.per_class("val"))):
@@ -50,6 +52,7 @@ def test_default_split_sizes_and_names(default_data):
     assert labels.min() == labels.max()
 
 
+@pytest.mark.slow  # the whole default dataset: about 12 s to generate
 def test_every_sample_is_valid_and_ntu_shaped(default_data):
     for raw in default_data["annotations"]:
         sample = validate_sample(raw, "embedded", NTU25)
@@ -60,6 +63,7 @@ def test_every_sample_is_valid_and_ntu_shaped(default_data):
         assert not sample["keypoint"][1].any(), "the second person is padding"
 
 
+@pytest.mark.slow  # the whole default dataset: about 12 s to generate
 def test_train_and_val_use_disjoint_subjects(default_data):
     subjects = {split: {subject_of(n) for n in names} for split, names in default_data["split"].items()}
     assert subjects["train"] and subjects["val"] and not subjects["train"] & subjects["val"]
@@ -202,6 +206,7 @@ def test_feet_stay_on_the_floor_unless_jumping():
                 assert lowest.max() - lowest.min() < 0.03, action  # the sole stays at floor level
 
 
+@pytest.mark.slow  # the whole default dataset: about 12 s to generate
 def test_dropped_frames_are_rare_all_zero_frames(default_data):
     dropped = [~s["keypoint"][0].any(axis=(1, 2)) for s in default_data["annotations"]]
     rate = np.concatenate(dropped).mean()

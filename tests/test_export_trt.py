@@ -452,6 +452,7 @@ def no_tensorrt_run(tmp_path_factory):
     return folder, result
 
 
+@pytest.mark.slow
 def test_cli_fp16_with_tensorrt11_builds_from_the_half_onnx(no_tensorrt_run, monkeypatch, tmp_path, capsys):
     """The whole command against a fake TensorRT 11: half ONNX, strongly typed, engine + sidecar.
     The trace is the fixture's (same checkpoint, same weights); the rest of the export is real."""

@@ -21,7 +21,7 @@ from cocodiff.method.projection import pca
 from cocodiff.train import main as train_main
 from cocodiff.training.metrics import read_metrics
 
-from tiny_runs import tiny, untrained_checkpoint
+from tiny_runs import one_line_error, tiny, untrained_checkpoint
 
 SUMMARY_KEYS = {"N", "top1", "to_own_centroid", "to_nearest_other_centroid", "nearest_centroid_is_own", "spread"}
 
@@ -52,13 +52,6 @@ def features(argv: list[str], capsys) -> tuple[int, str, str]:
     code = run_cli(main, [*argv, "--threads", "1", "--device", "cpu"])
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def one_line_error(code: int, err: str, expected: str) -> None:
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
 
 
 # ---- PCA ------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from cocodiff.cli import run_cli
 from cocodiff.data.annotations import save_annotations
 from cocodiff.data.embedded import EmbeddedConfig, embedded_annotations
 from cocodiff.data.layouts import COCO17, NTU25
-from cocodiff.data.render import main, project
+from cocodiff.data.render import animation, contact_sheet, main, project
 
 
 def render(*argv):
@@ -78,6 +78,82 @@ def test_2d_layout_with_scores(tmp_path, coco_file):
     assert_png(tmp_path / "c.png")
     assert render("file", coco_file, "--index", "1", "--out", tmp_path / "c.gif") == 0
     assert_gif(tmp_path / "c.gif")
+
+
+# ---- what is drawn, pixel by pixel -----------------------------------------------------------------
+# A person facing the camera in image coordinates (pixels, y down): their right side at small x.
+FACING = {"nose": (300, 60), "eye": (20, 50), "ear": (40, 55), "shoulder": (70, 150), "elbow": (110, 230),
+          "wrist": (130, 300), "hip": (50, 320), "knee": (55, 420), "ankle": (60, 520)}
+
+
+def facing_pose() -> np.ndarray:
+    """(17, 2) COCO-17 joints: right_* at 300 - dx, left_* at 300 + dx."""
+    pose = np.zeros((17, 2), np.float32)
+    for j, name in enumerate(COCO17.joints):
+        side, _, part = name.partition("_")
+        if name == "nose":
+            pose[j] = FACING["nose"]
+        else:
+            dx, y = FACING[part]
+            pose[j] = (300 - dx if side == "right" else 300 + dx, y)
+    return pose
+
+
+def pixels(png: bytes) -> np.ndarray:
+    import io
+
+    with Image.open(io.BytesIO(png)) as image:
+        return np.asarray(image.convert("RGB")).astype(int)
+
+
+def coloured(rgb: np.ndarray, hex_colour: str, tolerance: int = 40) -> np.ndarray:
+    """(H, W) bool: pixels within `tolerance` of the colour on every channel."""
+    target = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+    return (np.abs(rgb - target) <= tolerance).all(axis=-1)
+
+
+def test_the_subjects_right_is_red_on_the_images_left_and_the_head_is_on_top():
+    keypoint = facing_pose()[None, None]  # one person, one frame
+    rgb = pixels(contact_sheet({"keypoint": keypoint, "total_frames": 1}, COCO17, "facing", frames=1))
+    red, blue, grey = coloured(rgb, "#d62728"), coloured(rgb, "#1f77b4"), coloured(rgb, "#555555", 20)
+    assert red.sum() > 100 and blue.sum() > 100, "both sides drawn"
+    red_rows, red_columns = np.nonzero(red)
+    blue_rows, blue_columns = np.nonzero(blue)
+    assert red_columns.max() < blue_columns.min(), "every red pixel left of every blue one"
+    # mirror images of each other about the nose's column, to a few pixels
+    nose_column = (red_columns.mean() + blue_columns.mean()) / 2
+    assert abs((nose_column - red_columns.mean()) - (blue_columns.mean() - nose_column)) < 3
+    assert abs(red_rows.mean() - blue_rows.mean()) < 3, "both sides at the same heights"
+    # the nose (the only centre joint) is a grey dot above the shoulders' bones
+    grey_rows, grey_columns = np.nonzero(grey & ~red & ~blue)
+    near_nose = np.abs(grey_columns - nose_column) < 8
+    assert near_nose.any() and grey_rows[near_nose].mean() < red_rows.min() + 15
+
+
+def test_a_frame_with_nobody_draws_no_bones():
+    keypoint = np.zeros((1, 2, 17, 2), np.float32)
+    keypoint[0, 0] = facing_pose()  # frame 0 a person, frame 1 a dropped frame
+    rgb = pixels(contact_sheet({"keypoint": keypoint, "total_frames": 2}, COCO17, "gap", frames=2))
+    drawn = coloured(rgb, "#d62728") | coloured(rgb, "#1f77b4")
+    _, columns = np.nonzero(drawn)
+    middle = rgb.shape[1] / 2
+    assert (columns < middle).all(), "only the first panel has a skeleton"
+
+
+def test_the_animation_has_one_image_per_stride_and_the_motion_shows():
+    keypoint = np.repeat(facing_pose()[None, None], 12, axis=1)
+    keypoint[0, :, :, 0] += np.arange(12, dtype=np.float32)[:, None] * 20  # walks to the image's right
+    gif = animation({"keypoint": keypoint, "total_frames": 12}, COCO17, "walk", stride=4)
+    import io
+
+    with Image.open(io.BytesIO(gif)) as image:
+        assert image.n_frames == 3  # frames 0, 4, 8
+        centres = []
+        for index in range(image.n_frames):
+            image.seek(index)
+            _, columns = np.nonzero(coloured(np.asarray(image.convert("RGB")).astype(int), "#d62728", 50))
+            centres.append(columns.mean())
+    assert centres[0] < centres[1] < centres[2], "fixed axes: the person moves across them"
 
 
 def test_front_view_is_what_the_camera_sees():

@@ -38,6 +38,7 @@ def test_replay_a_real_recording_of_another_layout(model, tiny_model, ucla_dir):
     assert live == offline
 
 
+@pytest.mark.slow
 def test_replay_a_clip_of_the_embedded_dataset_in_real_time(tiny_model):
     result = replay(tiny_model[1], "--data", "embedded", "--split", "val", "--index", "5", "--realtime",
                     "--speed", "20", "--threads", "1")

@@ -4,7 +4,6 @@ equality, 2-process (gloo) equality, and one-line errors for bad input."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,17 +18,13 @@ from cocodiff.data.embedded import EmbeddedConfig, embedded_annotations
 from cocodiff.contract import DeploymentContract
 from cocodiff.data.frames import KINECT
 from cocodiff.data.pipelines import InferencePipeline
-from cocodiff.training.metrics import TIMING_KEYS, read_metrics
+from cocodiff.training.metrics import read_metrics
 from cocodiff.training.schedule import learning_rate
 
-from tiny_runs import tiny, train
+from tiny_runs import free_port, one_line_error, strip_timing, tiny, train
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-
-
-def strip_timing(lines):
-    return [{k: v for k, v in line.items() if k not in TIMING_KEYS} for line in lines]
 
 
 def test_learning_rate_warms_up_then_steps_down():
@@ -122,12 +117,7 @@ def test_resume_after_a_kill_mid_epoch_matches_an_uninterrupted_run(tiny_data, t
         strip_timing(read_metrics(killed / "metrics.jsonl"))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
+@pytest.mark.slow
 def test_two_gloo_processes_match_one_process(tiny_data, tmp_path, capsys):
     """torchrun with 2 CPU processes (gloo) trains the same model as 1 process with the same global
     batch. Compared in fp64: the distributed code (sharding, gradient averaging, pooled batch norm)
@@ -155,13 +145,6 @@ def test_two_gloo_processes_match_one_process(tiny_data, tmp_path, capsys):
     m1, m2 = read_metrics(tmp_path / "one" / "metrics.jsonl"), read_metrics(tmp_path / "two" / "metrics.jsonl")
     for key in ("train_loss", "val_loss", "train_top1", "val_top1", "val_top5"):
         assert m1[0][key] == pytest.approx(m2[0][key], rel=1e-9), key
-
-
-def one_line_error(code: int, err: str, expected: str) -> None:
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
 
 
 @pytest.mark.parametrize("argv, expected", [

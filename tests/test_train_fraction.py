@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pytest
 
 from cocodiff.config import DataConfig
 from cocodiff.data.dataset import load_data, stratified_share
@@ -26,6 +27,7 @@ def test_each_class_keeps_its_share_and_at_least_one_clip():
     assert stratified_share(clips, 1.0) == clips
 
 
+@pytest.mark.slow
 def test_load_data_applies_it_to_the_training_split_only():
     full = load_data(DataConfig())
     quarter = load_data(DataConfig(train_fraction=0.25))

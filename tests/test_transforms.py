@@ -13,7 +13,6 @@ from cocodiff.data.transforms import (
     compose,
     frame_mask,
     joint_present,
-    mirror,
     pad_persons,
     pre_normalize,
     random_crop_resize,
@@ -253,7 +252,7 @@ def test_pre_normalize_real_nw_ucla_spine_is_vertical(ucla_dir):
                                    np.linalg.norm(keypoint[0, both, 3] - keypoint[0, both, 2], axis=1), atol=1e-5)
 
 
-# ---------------------------------------------------------------- rotation and mirroring
+# ---------------------------------------------------------------- rotation
 
 
 def test_rotation_helpers():
@@ -293,17 +292,6 @@ def test_random_rotate_2d_stays_within_max_angle():
     for seed in range(20):
         x, y = random_rotate(sample, np.random.default_rng(seed), max_angle=0.3)["keypoint"][0, 0, 0]
         assert abs(np.arctan2(y, x)) <= 0.3 + 1e-6
-
-
-def test_mirror_swaps_sides_and_negates_x():
-    keypoint = np.tile(STANDING, (1, 2, 1, 1)).astype(np.float32)
-    score = np.tile(np.arange(20, dtype=np.float32), (1, 2, 1))
-    sample = sample_of(keypoint, score=score)
-    result = mirror(sample, KINECT20)
-    left, right = KINECT20.index("left_hand"), KINECT20.index("right_hand")
-    np.testing.assert_array_equal(result["keypoint"][0, 0, left], keypoint[0, 0, right] * [-1, 1, 1])
-    assert result["keypoint_score"][0, 0, left] == right
-    np.testing.assert_array_equal(mirror(result, KINECT20)["keypoint"], keypoint)
 
 
 # ---------------------------------------------------------------- time
@@ -399,7 +387,6 @@ def every_transform(layout, rng):
         "random_rotate": partial(random_rotate, rng=rng),
         "random_crop_resize": partial(random_crop_resize, rng=rng, window=8),
         "center_crop_resize": partial(center_crop_resize, window=8),
-        "mirror": partial(mirror, layout=layout),
         "pad_persons": partial(pad_persons, num_persons=3),
     }
     steps.update({name: partial(to_modality, layout=layout, name=name) for name in MODALITIES})

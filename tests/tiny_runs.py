@@ -189,3 +189,18 @@ def fake_text(counts=(5, 3, 1, 2), dim: int = FAKE_TEXT_DIM, seed: int = 0):
         coarse[i, :c] = unit(c)
     return TextEmbeddings([f"class{i}" for i in range(k)], coarse, np.asarray(counts, dtype=np.int64),
                           unit(k, len(FINE_PARTS)), "fake")
+
+
+def one_line_error(code: int, err: str, expected: str) -> None:
+    """A command refused bad input as it must: exit code 2 and one `error:` line naming the problem."""
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
+
+
+def strip_timing(lines: list[dict]) -> list[dict]:
+    """metrics.jsonl lines without their wall-clock fields (which differ between identical runs)."""
+    from cocodiff.training.metrics import TIMING_KEYS
+
+    return [{k: v for k, v in line.items() if k not in TIMING_KEYS} for line in lines]

@@ -17,6 +17,7 @@ from cocodiff.data.layouts import Layout, get_layout
 from cocodiff.errors import CocodiffError
 from cocodiff.models.base import Classifier, Recognizer
 from cocodiff.models.ctrgcn import CTRGCN, CTRGCNConfig
+from cocodiff.models.ctrgcn_deploy import deploy_recognizer
 from cocodiff.models.stgcn import STGCN, STGCNConfig
 
 # name -> (encoder class, its config dataclass)
@@ -24,6 +25,8 @@ BACKBONES: dict[str, tuple[Callable[..., nn.Module], type]] = {
     "ctrgcn": (CTRGCN, CTRGCNConfig),
     "stgcn": (STGCN, STGCNConfig),
 }
+# name -> its deploy form (the same function with batch norms folded; export's NAME.deploy.onnx)
+DEPLOY_FORMS: dict[str, Callable[[Recognizer], Recognizer]] = {"ctrgcn": deploy_recognizer}
 
 
 def _entry(name: str) -> tuple[Callable[..., nn.Module], type]:

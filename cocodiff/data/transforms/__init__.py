@@ -10,13 +10,13 @@ T >= 1 and persons M >= 1, and keep absent joints and persons (all-zero coordina
   `pad_persons`
 - geometry: `rotate`, `rotation_2d`, `rotation_xyz`, `rotation_about`, `rotation_between`
 - normalize: `pre_normalize`
-- augment: `random_rotate`, `mirror`
+- augment: `random_rotate`
 - temporal: `random_crop_resize`, `center_crop_resize`, `resample`, `crop_positions`
 - modality: `to_bone`, `to_motion`, `to_modality`, `append_score`, `MODALITIES`
 - pipeline: `compose`, `Compose`
 """
 
-from cocodiff.data.transforms.augment import mirror, random_rotate
+from cocodiff.data.transforms.augment import random_rotate
 from cocodiff.data.transforms.geometry import rotate, rotation_2d, rotation_about, rotation_between, rotation_xyz
 from cocodiff.data.transforms.modality import MODALITIES, append_score, to_bone, to_modality, to_motion
 from cocodiff.data.transforms.normalize import pre_normalize
@@ -47,7 +47,6 @@ __all__ = [
     "drop_nonfinite",
     "frame_mask",
     "joint_present",
-    "mirror",
     "pad_persons",
     "person_present",
     "pre_normalize",
