@@ -475,7 +475,7 @@ def test_cli_fp16_with_tensorrt11_builds_from_the_half_onnx(no_tensorrt_run, mon
                         lambda *args: Exported(onnx.load(str(traced)), "dynamo", min_frames))
     trt = FakeTensorRT("11.4.0")
     # Not through sys.modules here: torch's exporter looks for a `tensorrt` module too, and a fake
-    # one makes the dynamo export fail over to TorchScript, which is a different graph.
+    # one makes the dynamo export fail.
     monkeypatch.setattr("export.trt.load_tensorrt", lambda: trt)
     checkpoint = untrained_checkpoint(tmp_path / "tiny.pt")  # the same weights: verification compares with them
     code = run_cli(main, [str(checkpoint), "--fp16", "--out", str(tmp_path / "tiny16.engine"), "--max", "2,64",
