@@ -42,6 +42,7 @@ import torch  # noqa: E402
 from benchmarks.machine import machine  # noqa: E402
 from benchmarks.proc_memory import reset_peak_rss, rss_mb  # noqa: E402
 from benchmarks.synthetic_model import trained_like  # noqa: E402
+from cocodiff.models import BACKBONES  # noqa: E402
 from cocodiff.training.memory import keep_freed_memory  # noqa: E402
 
 PRECISIONS = ("fp32", "bf16")
@@ -155,7 +156,7 @@ def table(results: list[dict]) -> str:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--backbone", default="ctrgcn", help="a name in cocodiff.models.BACKBONES")
+    p.add_argument("--backbone", default="ctrgcn", choices=list(BACKBONES))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=16, help="training batch size")
     p.add_argument("--frames", type=int, default=64)

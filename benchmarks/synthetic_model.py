@@ -23,10 +23,10 @@ def synthetic_checkpoint(path: Path, backbone: str = "ctrgcn", *, base_channels:
     from cocodiff.contract import DeploymentContract
     from cocodiff.data.frames import KINECT
     from cocodiff.data.layouts import get_layout
-    from cocodiff.models import build_recognizer
+    from cocodiff.models import build_recognizer, encoder_fields
 
     torch.manual_seed(0)
-    options = {"base_channels": base_channels, **({"num_persons": persons} if backbone == "ctrgcn" else {})}
+    options = {"base_channels": base_channels, **({"num_persons": persons} if "num_persons" in encoder_fields(backbone) else {})}
     model = build_recognizer(backbone, LAYOUT, 3, classes, **options)
     trained_like(model, get_layout(LAYOUT).num_joints, persons=persons)
     contract = DeploymentContract(

@@ -2,7 +2,7 @@
 
     cfg = load_config("configs/ucla_joint.yaml", ["optim.lr=0.05", "model.base_channels=32"])
 
-A YAML file holds a (partial) nested mapping of the fields below, optionally over another file
+A YAML file holds a (partial) nested mapping of the fields of `TrainConfig` and its sections, optionally over another file
 it names with `extends: other.yaml` (relative to itself; sections merge key by key); overrides
 use dotted paths.
 Unknown keys are refused with the list of valid ones, and every value is checked against the
@@ -122,7 +122,8 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
         raise ValueError("load_config takes a config file or a base config, not both")
     if path is not None:
         source = str(path)
-        values = read_config_file(Path(path))
+        values, files = read_config_file(Path(path))
+        source = " over ".join(str(file) for file in files)  # a delta's errors name its bases too
     elif base is not None:
         source = "saved config"
         values = copy.deepcopy(base)
@@ -136,12 +137,12 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
             value = raw
         _set_dotted(values, key.strip(), value, override)
         source = f"{source} + overrides"
-    return check_config(config_from_dict(values, source))
+    return check_config(config_from_dict(values, source), source)
 
 
-def check_config(config: TrainConfig) -> TrainConfig:
-    """Refuse values of the right type but out of range, in one line naming the key: each
-    section's own rules (beside its fields), then the run's."""
+def check_config(config: TrainConfig, source: str = "config") -> TrainConfig:
+    """Refuse values of the right type but out of range, in one line naming where the config
+    came from and the key: each section's own rules (beside its fields), then the run's."""
     rules = [(f"{name}.{key}", ok, rule) for name in SECTIONS for key, ok, rule in getattr(config, name).rules()]
     rules += [
         ("name", bool(config.name) and "/" not in config.name and config.name not in (".", ".."),
@@ -154,7 +155,7 @@ def check_config(config: TrainConfig) -> TrainConfig:
     for key, ok, rule in rules:
         if not ok:
             value = _get_dotted(config, key)
-            raise CocodiffError(f"config: {key}={value!r} {rule}")
+            raise CocodiffError(f"{source}: {key}={value!r} {rule}")
     return config
 
 
@@ -185,19 +186,20 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return values
 
 
-def read_config_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+def read_config_file(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], list[Path]]:
     """The file's values over those of the file it `extends` (a path relative to it), section
-    by section: a recipe is a delta over its base."""
+    by section: a recipe is a delta over its base. Also the files read, this one first."""
     values = _read_yaml(path)
     parent = values.pop(EXTENDS, None)
     if parent is None:
-        return values
+        return values, [path]
     if not isinstance(parent, str) or not parent:
         raise CocodiffError(f"{path}: {EXTENDS} must name a config file, got {parent!r}")
-    base_path = (path.parent / parent).resolve()
-    if base_path in seen or base_path == path.resolve():
+    base_path = path.parent / parent
+    if base_path.resolve() in seen or base_path.resolve() == path.resolve():
         raise CocodiffError(f"{path}: {EXTENDS} {parent} comes back to a file it extends")
-    return _merged(read_config_file(base_path, seen + (path.resolve(),)), values)
+    base_values, files = read_config_file(base_path, seen + (path.resolve(),))
+    return _merged(base_values, values), [path, *files]
 
 
 def _merged(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:

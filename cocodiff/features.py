@@ -45,7 +45,7 @@ from cocodiff.errors import CocodiffError
 from cocodiff.hashing import sha256_of
 from cocodiff.method.feature_plot import render
 from cocodiff.method.generated_features import (
-    choose_classes, feature_space_lines, feature_stats, per_class_subset, real_and_generated, rounded, trained_auxiliary,
+    feature_space_lines, feature_stats, per_class_subset, real_and_generated, rounded, trained_auxiliary,
 )
 from cocodiff.method.projection import pca, tsne
 
@@ -78,6 +78,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def choose_classes(spec: str, classes: Sequence[str]) -> list[int]:
+    """Label indices shown: the first N, 'all', or comma-separated class names (in the given order)."""
+    spec = spec.strip()
+    if spec.lower() == "all":
+        return list(range(len(classes)))
+    if spec.isdigit():
+        count = int(spec)
+        if count < 1:
+            raise CocodiffError("--classes N must be at least 1")
+        return list(range(min(count, len(classes))))
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    index = {str(name): i for i, name in enumerate(classes)}
+    unknown = [name for name in names if name not in index]
+    if unknown or not names:
+        shown = ", ".join(map(str, classes[:8])) + (", ..." if len(classes) > 8 else "")
+        raise CocodiffError(f"--classes: no class named {', '.join(map(repr, unknown)) or repr(spec)}; "
+                            f"the checkpoint's classes are {shown}")
+    return list(dict.fromkeys(index[name] for name in names))
+
+
 # ---- the command --------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -88,6 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out.suffix.lower() != ".png":
         raise CocodiffError(f"--out {args.out}: the figure is a PNG, name it *.png")
     checkpoint, model = load_recognizer(args.checkpoint)
+    if not checkpoint.get("auxiliary"):
+        raise CocodiffError(f"{args.checkpoint}: was trained without CoCoDiff (method.enabled false, no auxiliary "
+                            "weights); there are no generated features to show")
     method = load_config(base=checkpoint.get("config") or {}).method
     auxiliary = trained_auxiliary(checkpoint, args.checkpoint, model.encoder.out_channels, method)
     contract = checkpoint["contract"]

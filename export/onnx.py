@@ -42,6 +42,7 @@ from typing import Sequence
 from cocodiff.cli import run_cli
 from cocodiff.errors import CocodiffError
 from cocodiff.checkpoint import load_checkpoint
+from cocodiff.models.build import DEPLOY_FORMS
 from export.exporter import DEFAULT_OPSET, deploy_path, export_onnx, graph_difference, has_deploy_graph, real_clips
 from export.quantize import agreement, int8_path, write_int8
 from export.graph import MIN_OPSET, check_opset, describe_value, op_types
@@ -80,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     content = load_checkpoint(args.checkpoint)
     deploy_too = not args.no_deploy and has_deploy_graph(content["contract"])
     if args.int8 and not deploy_too:
-        raise CocodiffError(f"{args.checkpoint}: --int8 quantizes the deploy graph, which exists for CTR-GCN only")
+        raise CocodiffError(f"{args.checkpoint}: --int8 quantizes the deploy graph, which exists for "
+                            f"{', '.join(DEPLOY_FORMS)} only")
     clips, note = real_clips(args.checkpoint, args.data, args.split, args.clips)
     print(f"exporting {args.checkpoint} (encoder + classifier only); {note}")
     result = export_onnx(args.checkpoint, args.out, opset=args.opset, fp16=args.fp16, with_features=args.features,

@@ -48,6 +48,10 @@ def test_a_config_is_a_delta_over_the_file_it_extends(tmp_path):
     assert config.name == "top" and config.data.window == 20 and config.optim.epochs == 7 and config.optim.lr == 0.2
     assert config.data.rotate == 0.0  # overrides still come last
     assert config.data.modality == "joint"  # untouched by any file: the default
+    with pytest.raises(CocodiffError) as error:  # an error names the delta and what it extends
+        load_config(tmp_path / "top.yaml", ["data.window=0"])
+    assert "top.yaml over " in str(error.value) and "middle.yaml over " in str(error.value)
+    assert "base.yaml + overrides: data.window=0 must be at least 1" in str(error.value)
 
 
 @pytest.mark.parametrize("files, expected", [

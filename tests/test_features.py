@@ -15,8 +15,7 @@ from PIL import Image
 from cocodiff.cli import run_cli
 from cocodiff.data.annotations import save_annotations
 from cocodiff.data.embedded import CLASSES, EmbeddedConfig, embedded_annotations
-from cocodiff.features import main
-from cocodiff.method.generated_features import choose_classes
+from cocodiff.features import choose_classes, main
 from cocodiff.method.projection import pca
 from cocodiff.train import main as train_main
 from cocodiff.training.metrics import read_metrics

@@ -39,26 +39,6 @@ def trained_auxiliary(checkpoint: dict[str, Any], path: Path, feature_dim: int, 
     return auxiliary.eval()
 
 
-def choose_classes(spec: str, classes: Sequence[str]) -> list[int]:
-    """Label indices shown: the first N, 'all', or comma-separated class names (in the given order)."""
-    spec = spec.strip()
-    if spec.lower() == "all":
-        return list(range(len(classes)))
-    if spec.isdigit():
-        count = int(spec)
-        if count < 1:
-            raise CocodiffError("--classes N must be at least 1")
-        return list(range(min(count, len(classes))))
-    names = [name.strip() for name in spec.split(",") if name.strip()]
-    index = {str(name): i for i, name in enumerate(classes)}
-    unknown = [name for name in names if name not in index]
-    if unknown or not names:
-        shown = ", ".join(map(str, classes[:8])) + (", ..." if len(classes) > 8 else "")
-        raise CocodiffError(f"--classes: no class named {', '.join(map(repr, unknown)) or repr(spec)}; "
-                            f"the checkpoint's classes are {shown}")
-    return list(dict.fromkeys(index[name] for name in names))
-
-
 def per_class_subset(samples: list[dict[str, Any]], labels: Sequence[int], per_class: int) -> list[dict[str, Any]]:
     """Up to `per_class` clips of each label in `labels`, evenly spread over that class's clips,
     grouped by class in the order of `labels`."""

@@ -18,7 +18,7 @@ class ModelConfig:
     def rules(self) -> list[tuple[str, bool, str]]:
         """(field, whether its value is in range, the requirement) for this section's fields;
         `cocodiff.config.check_config` turns the first broken one into a one-line error."""
-        from cocodiff.models.build import BACKBONES, encoder_fields  # the registry (imports torch)
+        from cocodiff.models.build import BACKBONES, encoder_fields  # the registry
 
         if self.backbone not in BACKBONES:
             return [("backbone", False, f"is not a backbone; choose one of {', '.join(BACKBONES)}")]
