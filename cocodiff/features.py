@@ -45,9 +45,9 @@ from cocodiff.errors import CocodiffError
 from cocodiff.hashing import sha256_of
 from cocodiff.method.feature_plot import render
 from cocodiff.method.generated_features import (
-    feature_space_lines, feature_stats, per_class_subset, real_and_generated, rounded, trained_auxiliary,
+    feature_space_lines, feature_stats, per_class_subset, real_and_generated, trained_auxiliary,
 )
-from cocodiff.method.projection import pca, tsne
+from cocodiff.method.projection import project_both
 
 DEFAULT_CLASSES = 10
 
@@ -151,18 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                           generated_labels, vectors["generated_logits"], source, shown, classes)
 
     began = time.perf_counter()
-    if args.method == "pca":
-        mean, components, ratio = pca(vectors["real"])
-        real_2d = (vectors["real"] - mean) @ components.T
-        generated_2d = (vectors["generated"] - mean) @ components.T
-        axis_labels = (f"PC1 of the real features ({100 * ratio[0]:.1f}% of their variance)",
-                       f"PC2 ({100 * ratio[1]:.1f}%)")
-        projection = {"method": "pca", "fitted_on": "real", "explained_variance_ratio": [rounded(r) for r in ratio]}
-    else:
-        both = tsne(np.concatenate([vectors["real"], vectors["generated"]]), args.seed)
-        real_2d, generated_2d = both[:len(samples)], both[len(samples):]
-        axis_labels = ("t-SNE 1", "t-SNE 2")
-        projection = {"method": "tsne", "fitted_on": "real and generated", "seed": args.seed}
+    real_2d, generated_2d, axis_labels, projection = project_both(vectors["real"], vectors["generated"],
+                                                                  args.method, args.seed)
     projection_seconds = time.perf_counter() - began
 
     real_top1, generated_top1 = stats["real"]["top1"], stats["generated"]["top1"]

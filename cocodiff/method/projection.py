@@ -43,3 +43,20 @@ def tsne(x: np.ndarray, seed: int) -> np.ndarray:
     perplexity = float(min(30.0, max(2.0, (n - 1) / 3)))
     embedding = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
     return embedding.fit_transform(np.asarray(x, dtype=np.float64))
+
+
+def project_both(real: np.ndarray, generated: np.ndarray, method: str, seed: int = 0):
+    """Real and generated rows in 2-D: (real_2d, generated_2d, axis labels, a description).
+
+    "pca" fits the axes on the real rows alone, so generated rows are placed in the real
+    features' frame; "tsne" embeds both together."""
+    if method == "pca":
+        mean, components, ratio = pca(real)
+        labels = (f"PC1 of the real features ({100 * ratio[0]:.1f}% of their variance)", f"PC2 ({100 * ratio[1]:.1f}%)")
+        about = {"method": "pca", "fitted_on": "real", "explained_variance_ratio": [round(float(r), 4) for r in ratio]}
+        return (real - mean) @ components.T, (generated - mean) @ components.T, labels, about
+    if method == "tsne":
+        both = tsne(np.concatenate([real, generated]), seed)
+        about = {"method": "tsne", "fitted_on": "real and generated", "seed": seed}
+        return both[:len(real)], both[len(real):], ("t-SNE 1", "t-SNE 2"), about
+    raise ValueError(f"unknown projection {method!r}; pca or tsne")
