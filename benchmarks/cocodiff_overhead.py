@@ -58,13 +58,13 @@ def build_step(shape: str, variant: str):
     from cocodiff.data.layouts import LAYOUTS
     from cocodiff.method.auxiliary import CoCoDiff
     from cocodiff.method.text.embeddings import TextEmbeddings
-    from cocodiff.models import build_recognizer, encoder_fields
+    from cocodiff.models import build_recognizer, supported_options
     from cocodiff.training.objective import Objective
 
     torch.manual_seed(0)
     layout_name, persons, frames, classes, base, backbone = SHAPES[shape]
     layout = LAYOUTS[layout_name]
-    options = {"base_channels": base, **({"num_persons": persons} if "num_persons" in encoder_fields(backbone) else {})}
+    options = supported_options(backbone, base_channels=base, num_persons=persons)
     model = build_recognizer(backbone, layout, 3, classes, **options)
     auxiliary = None
     overrides = VARIANTS[variant][1]

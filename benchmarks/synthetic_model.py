@@ -23,10 +23,10 @@ def synthetic_checkpoint(path: Path, backbone: str = "ctrgcn", *, base_channels:
     from cocodiff.contract import DeploymentContract
     from cocodiff.data.frames import KINECT
     from cocodiff.data.layouts import get_layout
-    from cocodiff.models import build_recognizer, encoder_fields
+    from cocodiff.models import build_recognizer, supported_options
 
     torch.manual_seed(0)
-    options = {"base_channels": base_channels, **({"num_persons": persons} if "num_persons" in encoder_fields(backbone) else {})}
+    options = supported_options(backbone, base_channels=base_channels, num_persons=persons)
     model = build_recognizer(backbone, LAYOUT, 3, classes, **options)
     trained_like(model, get_layout(LAYOUT).num_joints, persons=persons)
     contract = DeploymentContract(

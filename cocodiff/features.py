@@ -45,7 +45,7 @@ from cocodiff.errors import CocodiffError
 from cocodiff.hashing import sha256_of
 from cocodiff.method.feature_plot import render
 from cocodiff.method.generated_features import (
-    feature_space_lines, feature_stats, per_class_subset, real_and_generated, trained_auxiliary,
+    feature_space_lines, feature_stats, per_class_subset, real_and_generated, require_auxiliary, trained_auxiliary,
 )
 from cocodiff.method.projection import project_both
 
@@ -108,9 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out.suffix.lower() != ".png":
         raise CocodiffError(f"--out {args.out}: the figure is a PNG, name it *.png")
     checkpoint, model = load_recognizer(args.checkpoint)
-    if not checkpoint.get("auxiliary"):
-        raise CocodiffError(f"{args.checkpoint}: was trained without CoCoDiff (method.enabled false, no auxiliary "
-                            "weights); there are no generated features to show")
+    require_auxiliary(checkpoint, args.checkpoint)  # before its config is validated: the clearer message
     method = load_config(base=checkpoint.get("config") or {}).method
     auxiliary = trained_auxiliary(checkpoint, args.checkpoint, model.encoder.out_channels, method)
     contract = checkpoint["contract"]

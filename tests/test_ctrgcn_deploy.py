@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from cocodiff.models import build_recognizer, encoder_fields
+from cocodiff.models import build_recognizer, supported_options
 from cocodiff.models.ctrgcn_deploy import DeployCTRGCN, deploy_recognizer
 from cocodiff.models.stgcn import STGCN
 from cocodiff.models.base import Recognizer
@@ -95,7 +95,7 @@ def checkpoint_of(model: Recognizer, path: Path, persons: int, backbone: str = "
     from cocodiff.checkpoint import save_checkpoint
     from tiny_runs import contract_for
 
-    options = {"base_channels": 8, **({"num_persons": persons} if "num_persons" in encoder_fields(backbone) else {})}
+    options = supported_options(backbone, base_channels=8, num_persons=persons)
     contract = contract_for([f"action {i}" for i in range(5)], "ntu25", num_persons=persons, window=16,
                             backbone=backbone, backbone_options=options, dataset="synthetic")
     save_checkpoint(path, model=model.state_dict(), contract=contract, config={})

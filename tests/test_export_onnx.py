@@ -27,7 +27,7 @@ from cocodiff.cli import run_cli  # noqa: E402
 from cocodiff.data.embedded import CLASSES  # noqa: E402
 from cocodiff.data.pipelines import InferencePipeline  # noqa: E402
 from cocodiff.errors import CocodiffError  # noqa: E402
-from cocodiff.models import BACKBONES, build_recognizer, encoder_fields  # noqa: E402
+from cocodiff.models import BACKBONES, build_recognizer, supported_options  # noqa: E402
 from export import exporter as export_library  # noqa: E402
 from export.graph import FORBIDDEN_OPS, ExportGraph, Exported, named_weights, op_types  # noqa: E402
 from export.metadata import read_metadata  # noqa: E402
@@ -68,7 +68,7 @@ def calibrated_checkpoint(path: Path, backbone: str, layout: str, persons: int, 
     """A width-8 model whose batch-norm statistics come from random clips, so that its outputs
     have a trained model's scale (with the initial 0/1 statistics they are ~0 or ~1e3)."""
     torch.manual_seed(0)
-    options = {"base_channels": 8, **({"num_persons": persons} if "num_persons" in encoder_fields(backbone) else {})}
+    options = supported_options(backbone, base_channels=8, num_persons=persons)
     model = build_recognizer(backbone, layout, 3, 5, **options)
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):

@@ -19,12 +19,17 @@ from cocodiff.errors import CocodiffError, first_line
 from cocodiff.method.config import MethodConfig
 
 
+def require_auxiliary(checkpoint: dict[str, Any], path: Path, method: MethodConfig | None = None) -> None:
+    """Refuse a checkpoint trained without CoCoDiff (no auxiliary weights, or method.enabled false)."""
+    if not checkpoint.get("auxiliary") or (method is not None and not method.enabled):
+        raise CocodiffError(f"{path}: was trained without CoCoDiff (method.enabled false, no auxiliary weights); "
+                            "there are no generated features to show")
+
+
 def trained_auxiliary(checkpoint: dict[str, Any], path: Path, feature_dim: int, method: MethodConfig):
     """The CoCoDiff module the run trained (`method`: its config's method section), weights
     loaded strictly, in eval mode."""
-    if not checkpoint.get("auxiliary") or not method.enabled:
-        raise CocodiffError(f"{path}: was trained without CoCoDiff (method.enabled false, no auxiliary weights); "
-                            "there are no generated features to show")
+    require_auxiliary(checkpoint, path, method)
     from cocodiff.data.layouts import get_layout
     from cocodiff.method.build import build_auxiliary
 

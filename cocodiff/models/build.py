@@ -40,6 +40,13 @@ def encoder_fields(name: str) -> frozenset[str]:
     return frozenset(f.name for f in dataclasses.fields(_entry(name)[1])) - {"in_channels"}
 
 
+def supported_options(name: str, **options: Any) -> dict[str, Any]:
+    """Those of `options` that the encoder `name` takes (`num_persons` is CTR-GCN's only), plus
+    the classifier's `dropout`: for callers that describe one model for every backbone."""
+    takes = encoder_fields(name) | {"dropout"}
+    return {key: value for key, value in options.items() if key in takes}
+
+
 def build_encoder(name: str, layout: Layout | str, in_channels: int, **options: Any) -> nn.Module:
     """The encoder `name` for `layout`; `options` are fields of its config dataclass."""
     encoder_cls, config_cls = _entry(name)

@@ -10,19 +10,16 @@ from cocodiff import __version__
 from cocodiff.config import TrainConfig
 from cocodiff.contract import DeploymentContract
 from cocodiff.data.dataset import DataSplits
-from cocodiff.models.build import encoder_fields
+from cocodiff.models.build import supported_options
 
 
 def backbone_options(config: TrainConfig) -> dict[str, Any]:
     """The backbone's constructor options (besides layout, channels and classes) for `config`:
     the shared ones, and those of the config that this backbone's encoder takes."""
-    options: dict[str, Any] = {"base_channels": config.model.base_channels, "dropout": config.model.dropout}
-    takes = encoder_fields(config.model.backbone)
-    if "num_persons" in takes:  # CTR-GCN's data batch norm is sized by the person slots
-        options["num_persons"] = config.data.num_persons
-    if "unit_dropout" in takes and config.model.unit_dropout:
-        options["unit_dropout"] = config.model.unit_dropout
-    return options
+    model = config.model
+    extra = {"unit_dropout": model.unit_dropout} if model.unit_dropout else {}  # absent at 0: older contracts match
+    return supported_options(model.backbone, base_channels=model.base_channels, dropout=model.dropout,
+                             num_persons=config.data.num_persons, **extra)
 
 
 def training_contract(config: TrainConfig, data: DataSplits) -> DeploymentContract:
