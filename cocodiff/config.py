@@ -136,6 +136,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
         except yaml.YAMLError:
             value = raw
         _set_dotted(values, key.strip(), value, override)
+    if overrides:
         source = f"{source} + overrides"
     return check_config(config_from_dict(values, source), source)
 
@@ -198,6 +199,8 @@ def read_config_file(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str,
     base_path = path.parent / parent
     if base_path.resolve() in seen or base_path.resolve() == path.resolve():
         raise CocodiffError(f"{path}: {EXTENDS} {parent} comes back to a file it extends")
+    if not base_path.is_file():
+        raise CocodiffError(f"{path}: {EXTENDS} {base_path}: no such config file")
     base_values, files = read_config_file(base_path, seen + (path.resolve(),))
     return _merged(base_values, values), [path, *files]
 
